@@ -1,0 +1,203 @@
+// Package embedded is the single-machine gorun: a NATS server with
+// JetStream embedded in the process (files in a state directory), the task
+// queue and job-record store on it, and an in-process executor — what
+// `gorun playbook` uses when no NATS URL is given.
+//
+// One process at a time owns a state directory (a lock file); it serves
+// NATS on a loopback port whose URL and token it writes into the directory
+// (mode 0600), so another gorun process started meanwhile on the same
+// directory joins it as a client instead of failing.
+package embedded
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gorun/gorun/broker"
+	"github.com/gorun/gorun/connection"
+	"github.com/gorun/gorun/executor"
+	"github.com/gorun/gorun/queue"
+	"github.com/gorun/gorun/status"
+)
+
+// Config configures an embedded node.
+type Config struct {
+	// StateDir holds the JetStream files, the lock and the URL file (required).
+	StateDir string
+	// Forks is the in-process executor's fork count; 0 starts no executor.
+	Forks int
+	// Queue and Store override the queue and bucket settings.
+	Queue  queue.Config
+	Store  status.Config
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c.StateDir == "" {
+		return errors.New("embedded: StateDir is required")
+	}
+	if c.Forks < 0 {
+		return fmt.Errorf("embedded: forks must not be negative, got %d", c.Forks)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Queue.AckWait == 0 {
+		c.Queue.AckWait = 30 * time.Second
+	}
+	return nil
+}
+
+// Node is a running embedded gorun.
+type Node struct {
+	Conn     *queue.Conn
+	Queue    *queue.Queue
+	Store    *status.Store
+	Pool     *connection.Pool
+	Executor *executor.Executor // nil when Forks is 0
+
+	server *broker.Server // nil when joined another process's server
+	lock   *os.File
+	dir    string
+	log    *slog.Logger
+}
+
+const (
+	lockFile = "gorun.lock"
+	urlFile  = "nats.url"
+)
+
+// Start starts (or joins) the embedded broker in cfg.StateDir and, with
+// Forks > 0, an in-process executor.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state dir %s: %w", cfg.StateDir, err)
+	}
+	n := &Node{dir: cfg.StateDir, log: cfg.Logger}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close(context.Background())
+		}
+	}()
+	lf, err := os.OpenFile(filepath.Join(cfg.StateDir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock in %s: %w", cfg.StateDir, err)
+	}
+	var cc queue.ConnConfig
+	cc.Logger = cfg.Logger
+	cc.Name = "gorun-embedded"
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		n.lock = lf
+		token, err := randomToken()
+		if err != nil {
+			return nil, err
+		}
+		n.server, err = broker.Start(broker.Config{StoreDir: filepath.Join(cfg.StateDir, "nats"),
+			Listen: "127.0.0.1:-1", Token: token, Logger: nil})
+		if err != nil {
+			return nil, err
+		}
+		url := strings.Replace(n.server.ClientURL(), "nats://", "nats://"+token+"@", 1)
+		if err := writeFileAtomic(filepath.Join(cfg.StateDir, urlFile), []byte(url+"\n")); err != nil {
+			return nil, err
+		}
+		cc.InProcess, cc.Token = n.server, token
+	} else {
+		lf.Close()
+		data, err := os.ReadFile(filepath.Join(cfg.StateDir, urlFile))
+		if err != nil {
+			return nil, fmt.Errorf("state dir %s is in use by another gorun, and its NATS URL is unreadable: %w", cfg.StateDir, err)
+		}
+		cc.URL = strings.TrimSpace(string(data))
+		cfg.Logger.Info("joining the embedded NATS of another gorun process", "state_dir", cfg.StateDir)
+	}
+	if n.Conn, err = queue.Connect(ctx, cc); err != nil {
+		return nil, err
+	}
+	if n.Queue, err = queue.Open(ctx, n.Conn, cfg.Queue); err != nil {
+		return nil, err
+	}
+	if n.Store, err = status.Open(ctx, n.Conn.JetStream(), cfg.Store); err != nil {
+		return nil, err
+	}
+	if cfg.Forks > 0 {
+		if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+		if n.Executor, err = executor.New(executor.Config{Forks: cfg.Forks, Logger: cfg.Logger}, n.Queue, n.Store, n.Pool); err != nil {
+			return nil, err
+		}
+		if err := n.Executor.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return n, nil
+}
+
+// Close stops the executor (letting running jobs finish until ctx ends),
+// then the connection and the server.
+func (n *Node) Close(ctx context.Context) error {
+	var err error
+	if n.Executor != nil {
+		err = n.Executor.Stop(ctx)
+	}
+	if n.Pool != nil {
+		n.Pool.Close()
+	}
+	if n.Store != nil {
+		n.Store.Close()
+	}
+	if n.Conn != nil {
+		n.Conn.Close()
+	}
+	if n.server != nil {
+		_ = os.Remove(filepath.Join(n.dir, urlFile))
+		n.server.Shutdown()
+	}
+	if n.lock != nil {
+		_ = syscall.Flock(int(n.lock.Fd()), syscall.LOCK_UN)
+		n.lock.Close()
+	}
+	return err
+}
+
+func randomToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generating NATS token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// DefaultStateDir returns $XDG_STATE_HOME/gorun, or ~/.local/state/gorun.
+func DefaultStateDir(xdgStateHome, home string) string {
+	if xdgStateHome != "" {
+		return filepath.Join(xdgStateHome, "gorun")
+	}
+	return filepath.Join(home, ".local", "state", "gorun")
+}

@@ -1,0 +1,339 @@
+// Package executor runs jobs: it pulls task messages from the shared queue
+// consumer with at most Forks jobs in hand, runs each job's module on its
+// target, and records every state change of the job in its KV record with
+// compare-and-swap, acknowledging the message only once the record is
+// terminal.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorun/gorun/connection"
+	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/module"
+	"github.com/gorun/gorun/queue"
+	"github.com/gorun/gorun/status"
+)
+
+// Connector hands out connections to targets (connection.Pool implements it).
+type Connector interface {
+	Get(ctx context.Context, t job.Target) (connection.Conn, error)
+}
+
+// Config configures an executor. Zero values take the documented defaults.
+type Config struct {
+	// ID names this executor in job records; default <hostname>-<pid>.
+	ID string
+	// Forks is how many jobs run at once; default 5.
+	Forks int
+	// Heartbeat is how often a running job's message is marked in progress;
+	// default a third of the queue's ack wait.
+	Heartbeat time.Duration
+	// Logger receives the executor's logs; default discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) validate(q *queue.Queue) error {
+	if c.ID == "" {
+		h, _ := os.Hostname()
+		c.ID = h + "-" + strconv.Itoa(os.Getpid())
+	}
+	if c.Forks == 0 {
+		c.Forks = 5
+	}
+	if c.Forks < 1 {
+		return fmt.Errorf("executor: forks must be at least 1, got %d", c.Forks)
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = q.Config().AckWait / 3
+	}
+	if c.Heartbeat <= 0 || c.Heartbeat >= q.Config().AckWait {
+		return fmt.Errorf("executor: heartbeat %s must be shorter than the ack wait %s", c.Heartbeat, q.Config().AckWait)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Executor pulls and runs jobs.
+type Executor struct {
+	cfg   Config
+	q     *queue.Queue
+	st    *status.Store
+	conns Connector
+	log   *slog.Logger
+
+	puller    *queue.Puller
+	jobCtx    context.Context // cancelled by the hard stop
+	hardStop  context.CancelFunc
+	wg        sync.WaitGroup
+	busy      atomic.Int64
+	startOnce sync.Once
+	stopOnce  sync.Once
+}
+
+// New returns an executor; Start starts it.
+func New(cfg Config, q *queue.Queue, st *status.Store, conns Connector) (*Executor, error) {
+	if err := cfg.validate(q); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Executor{cfg: cfg, q: q, st: st, conns: conns, log: cfg.Logger.With("executor", cfg.ID),
+		jobCtx: ctx, hardStop: cancel}, nil
+}
+
+// ID returns the executor's id.
+func (e *Executor) ID() string { return e.cfg.ID }
+
+// Busy returns how many forks are running a job.
+func (e *Executor) Busy() int { return int(e.busy.Load()) }
+
+// Forks returns the configured number of forks.
+func (e *Executor) Forks() int { return e.cfg.Forks }
+
+// Start starts Forks workers that pull and run jobs until Stop.
+func (e *Executor) Start(ctx context.Context) error {
+	var err error
+	e.startOnce.Do(func() {
+		e.puller, err = e.q.Puller()
+		if err != nil {
+			return
+		}
+		for i := 0; i < e.cfg.Forks; i++ {
+			e.wg.Add(1)
+			go e.worker()
+		}
+		e.log.Info("executor started", "forks", e.cfg.Forks)
+	})
+	return err
+}
+
+// Stop stops the executor in two phases: it stops pulling and lets running
+// jobs finish; if ctx ends first, it cancels them (their messages are handed
+// back for redelivery) and waits for the workers to return.
+func (e *Executor) Stop(ctx context.Context) error {
+	e.stopOnce.Do(func() {
+		if e.puller != nil {
+			e.puller.Stop()
+		}
+	})
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		e.hardStop()
+		return nil
+	case <-ctx.Done():
+		e.log.Warn("stop timed out; cancelling running jobs", "busy", e.Busy())
+		e.hardStop()
+		<-done
+		return fmt.Errorf("executor %s: soft stop: %w", e.cfg.ID, ctx.Err())
+	}
+}
+
+func (e *Executor) worker() {
+	defer e.wg.Done()
+	for {
+		d, err := e.puller.Next(e.jobCtx)
+		if err != nil {
+			if errors.Is(err, queue.ErrClosed) || e.jobCtx.Err() != nil {
+				return
+			}
+			if errors.Is(err, queue.ErrBadMessage) {
+				e.log.Error("dropping bad task message", "err", err)
+				continue
+			}
+			e.log.Warn("pull failed", "err", err)
+			select {
+			case <-e.jobCtx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			continue
+		}
+		e.busy.Add(1)
+		e.handle(d)
+		e.busy.Add(-1)
+	}
+}
+
+// handle runs one delivery to a terminal record, then acks it.
+func (e *Executor) handle(d *queue.Delivery) {
+	j := &d.Job
+	log := e.log.With("jid", j.ID, "host", j.Target.Host, "module", j.Module, "delivery", d.NumDelivered)
+	ctx := e.jobCtx
+
+	stopBeat := e.heartbeat(d)
+	defer stopBeat()
+
+	entry, run, err := e.claim(ctx, d)
+	if err != nil {
+		log.Error("claiming job", "err", err)
+		e.handBack(d, log)
+		return
+	}
+	if !run {
+		e.ack(ctx, d, log)
+		return
+	}
+	rec := entry.Record
+	result, runErr := e.runModule(ctx, j)
+	if runErr != nil && ctx.Err() != nil {
+		// Hard stop: the job was interrupted; another executor takes it.
+		log.Warn("job interrupted by shutdown", "err", runErr)
+		e.handBack(d, log)
+		return
+	}
+	finish(rec, result, runErr)
+	if _, err := e.st.Modify(ctx, j.ID, func(cur *job.Record) bool {
+		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != rec.Attempt {
+			return false // someone newer owns it (cancel, or a later claim)
+		}
+		*cur = *rec
+		return true
+	}); err != nil {
+		log.Error("recording result", "err", err)
+		e.handBack(d, log)
+		return
+	}
+	log.Debug("job done", "state", rec.State)
+	e.ack(ctx, d, log)
+}
+
+// claim moves the record to running for this executor; run is false when
+// the job needs no run (already terminal).
+func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, bool, error) {
+	j := &d.Job
+	for {
+		entry, err := e.st.Get(ctx, j.ID)
+		if errors.Is(err, status.ErrNotFound) {
+			// The dispatcher writes the record before publishing; it is gone
+			// (expired or cleaned up): recreate it so the outcome is kept.
+			if _, err := e.st.Create(ctx, job.NewRecord(j)); err != nil && !errors.Is(err, status.ErrExists) {
+				return status.Entry{}, false, err
+			}
+			continue
+		}
+		if err != nil {
+			return status.Entry{}, false, err
+		}
+		rec := entry.Record
+		if rec.State.Terminal() {
+			return entry, false, nil
+		}
+		rec.State = job.StateRunning
+		rec.Executor = e.cfg.ID
+		rec.Attempt = int(d.NumDelivered)
+		rec.Started = time.Now().UTC()
+		rev, err := e.st.Update(ctx, rec, entry.Revision)
+		if errors.Is(err, status.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return status.Entry{}, false, err
+		}
+		return status.Entry{Record: rec, Revision: rev}, true, nil
+	}
+}
+
+func (e *Executor) runModule(ctx context.Context, j *job.Job) (map[string]any, error) {
+	info, ok := module.Lookup(j.Module)
+	var conn connection.Conn
+	if ok && info.Remote {
+		c, err := e.conns.Get(ctx, j.Target)
+		if err != nil {
+			return nil, err
+		}
+		conn = c
+	}
+	return module.Run(ctx, conn, j)
+}
+
+// finish fills rec's terminal state from a module result or run error.
+func finish(rec *job.Record, result map[string]any, err error) {
+	rec.Ended = time.Now().UTC()
+	switch {
+	case err != nil && errors.Is(err, connection.ErrUnreachable):
+		rec.State = job.StateUnreachable
+		rec.Msg = connection.UnreachableMsg(err)
+		rec.Result = map[string]any{"unreachable": true, "changed": false, "msg": rec.Msg}
+		return
+	case err != nil:
+		rec.State = job.StateFailed
+		rec.Msg = err.Error()
+		rec.Result = map[string]any{"failed": true, "changed": false, "msg": rec.Msg}
+		return
+	}
+	rec.SplitResult(result)
+	if truthy(result["failed"]) {
+		rec.State = job.StateFailed
+		if m, ok := result["msg"].(string); ok {
+			rec.Msg = m
+		}
+	} else {
+		rec.State = job.StateFinished
+	}
+}
+
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case int:
+		return x != 0
+	case float64:
+		return x != 0
+	case string:
+		return x != "" && x != "0" && x != "false" && x != "False"
+	}
+	return v != nil
+}
+
+func (e *Executor) heartbeat(d *queue.Delivery) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(e.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := d.InProgress(); err != nil {
+					e.log.Warn("heartbeat failed", "jid", d.Job.ID, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (e *Executor) ack(ctx context.Context, d *queue.Delivery, log *slog.Logger) {
+	actx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+	}
+	if err := d.Ack(actx); err != nil {
+		log.Warn("ack failed; the job will be redelivered and found terminal", "err", err)
+	}
+}
+
+func (e *Executor) handBack(d *queue.Delivery, log *slog.Logger) {
+	if err := d.Nak(time.Second); err != nil {
+		log.Warn("nak failed; the job will be redelivered after the ack wait", "err", err)
+	}
+}

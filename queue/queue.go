@@ -1,0 +1,271 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gorun/gorun/job"
+)
+
+// Names of the NATS assets, kept in one place.
+const (
+	DefaultStream   = "GORUN_TASKS"
+	DefaultSubject  = "gorun.task"
+	DefaultConsumer = "executors"
+)
+
+// Config describes the task stream and its consumer. Zero values take the
+// documented defaults.
+type Config struct {
+	// Stream is the stream name (default GORUN_TASKS).
+	Stream string
+	// Subject is the subject prefix; task messages go to <Subject>.<run id>
+	// (default gorun.task).
+	Subject string
+	// Consumer is the durable consumer shared by all executors (default executors).
+	Consumer string
+	// Replicas is 1 (single server) or 3 (cluster); default 1.
+	Replicas int
+	// Memory keeps the stream in memory instead of files (tests only).
+	Memory bool
+	// AckWait is how long a pulled job may go without an ack or an
+	// InProgress heartbeat before it is redelivered; default 30 s.
+	AckWait time.Duration
+	// MaxDeliver is how many times a job is delivered before it is
+	// dead-lettered; default 5.
+	MaxDeliver int
+	// MaxMsgs bounds the queue; a full queue refuses new jobs
+	// (back-pressure) instead of dropping old ones. Default 1,000,000.
+	MaxMsgs int64
+	// Duplicates is the dedup window for job ids; default 2 min.
+	Duplicates time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.Stream == "" {
+		c.Stream = DefaultStream
+	}
+	if c.Subject == "" {
+		c.Subject = DefaultSubject
+	}
+	if c.Consumer == "" {
+		c.Consumer = DefaultConsumer
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = 5
+	}
+	if c.MaxMsgs == 0 {
+		c.MaxMsgs = 1_000_000
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = 2 * time.Minute
+	}
+	switch {
+	case strings.ContainsAny(c.Stream, " .*>/\\"):
+		return fmt.Errorf("queue: stream name %q may not contain spaces, '.', '*', '>', '/' or '\\'", c.Stream)
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("queue: replicas must be 1..5, got %d", c.Replicas)
+	case c.AckWait < 100*time.Millisecond:
+		return fmt.Errorf("queue: ack wait %s is too short (at least 100ms)", c.AckWait)
+	case c.MaxDeliver < 1:
+		return fmt.Errorf("queue: max deliver must be at least 1, got %d", c.MaxDeliver)
+	}
+	return nil
+}
+
+// Queue is the work queue of task messages.
+type Queue struct {
+	cfg    Config
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cons   jetstream.Consumer
+}
+
+// Open creates or updates the stream and the shared consumer, and returns
+// the queue.
+func Open(ctx context.Context, c *Conn, cfg Config) (*Queue, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	storage := jetstream.FileStorage
+	if cfg.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	st, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "gorun task messages, one per (host, task) job",
+		Subjects:    []string{cfg.Subject + ".>"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxMsgs:     cfg.MaxMsgs,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  cfg.Duplicates,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating stream %s: %w", cfg.Stream, err)
+	}
+	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       cfg.Consumer,
+		Description:   "gorun executors (shared)",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
+	}
+	return &Queue{cfg: cfg, js: c.js, stream: st, cons: cons}, nil
+}
+
+// Config returns the queue's effective configuration.
+func (q *Queue) Config() Config { return q.cfg }
+
+// Publish enqueues a job. The job id is the message id, so publishing the
+// same job again within the dedup window is a no-op.
+func (q *Queue) Publish(ctx context.Context, j *job.Job) error {
+	data, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("encoding job %s: %w", j.ID, err)
+	}
+	subj := q.cfg.Subject + "." + subjectToken(j.RunID)
+	if _, err := q.js.Publish(ctx, subj, data, jetstream.WithMsgID(j.ID)); err != nil {
+		return fmt.Errorf("publishing job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+func subjectToken(s string) string {
+	if s == "" {
+		return "_"
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// Depth is a snapshot of the queue for metrics and status views.
+type Depth struct {
+	// Pending is the number of jobs not yet delivered to any executor.
+	Pending uint64
+	// AckPending is the number of jobs delivered and not yet acknowledged.
+	AckPending int
+	// Redelivered is the number of jobs delivered more than once, still pending.
+	Redelivered int
+	// Waiting is the number of open pull requests (idle forks).
+	Waiting int
+}
+
+// Depth reads the consumer's counters (one API request).
+func (q *Queue) Depth(ctx context.Context) (Depth, error) {
+	info, err := q.cons.Info(ctx)
+	if err != nil {
+		return Depth{}, fmt.Errorf("reading consumer %s info: %w", q.cfg.Consumer, err)
+	}
+	return Depth{Pending: info.NumPending, AckPending: info.NumAckPending,
+		Redelivered: info.NumRedelivered, Waiting: info.NumWaiting}, nil
+}
+
+// Delivery is one job pulled from the queue, to be acknowledged once its
+// record holds a terminal state.
+type Delivery struct {
+	// Job is the decoded task message.
+	Job job.Job
+	// NumDelivered counts deliveries of this message, from 1.
+	NumDelivered uint64
+	// Sequence is the message's stream sequence.
+	Sequence uint64
+	msg      jetstream.Msg
+}
+
+// InProgress tells the server the job is still being worked on, resetting
+// its ack timer.
+func (d *Delivery) InProgress() error { return d.msg.InProgress() }
+
+// Ack acknowledges the job and waits for the server to confirm; the message
+// then leaves the queue.
+func (d *Delivery) Ack(ctx context.Context) error {
+	if err := d.msg.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("acking job %s: %w", d.Job.ID, err)
+	}
+	return nil
+}
+
+// Nak hands the job back for redelivery after delay.
+func (d *Delivery) Nak(delay time.Duration) error {
+	if delay <= 0 {
+		return d.msg.Nak()
+	}
+	return d.msg.NakWithDelay(delay)
+}
+
+// Term removes the job from the queue without redelivery.
+func (d *Delivery) Term(reason string) error { return d.msg.TermWithReason(reason) }
+
+// Puller hands out jobs one at a time to a fixed number of workers, pulling
+// from the server only when a worker asks: nothing is prefetched.
+type Puller struct {
+	iter jetstream.MessagesContext
+	once sync.Once
+}
+
+// Puller starts pulling for this process.
+func (q *Queue) Puller() (*Puller, error) {
+	it, err := q.cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("pulling from %s/%s: %w", q.cfg.Stream, q.cfg.Consumer, err)
+	}
+	return &Puller{iter: it}, nil
+}
+
+// ErrClosed is returned by Next after Stop.
+var ErrClosed = errors.New("queue: puller stopped")
+
+// ErrBadMessage is returned (with the delivery, already terminated) for a
+// message that does not decode as a job.
+var ErrBadMessage = errors.New("queue: undecodable task message")
+
+// Next blocks until a job is delivered, ctx is done, or the puller is stopped.
+func (p *Puller) Next(ctx context.Context) (*Delivery, error) {
+	msg, err := p.iter.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil, ErrClosed
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("pulling job: %w", err)
+	}
+	d := &Delivery{msg: msg}
+	if md, err := msg.Metadata(); err == nil {
+		d.NumDelivered, d.Sequence = md.NumDelivered, md.Sequence.Stream
+	}
+	if err := json.Unmarshal(msg.Data(), &d.Job); err != nil || d.Job.ID == "" {
+		_ = msg.TermWithReason("undecodable task message")
+		return d, fmt.Errorf("%w (seq %d): %v", ErrBadMessage, d.Sequence, err)
+	}
+	return d, nil
+}
+
+// Stop stops pulling; Next calls then return ErrClosed (a message already
+// handed to this process is redelivered after the ack wait).
+func (p *Puller) Stop() { p.once.Do(p.iter.Stop) }

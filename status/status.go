@@ -1,0 +1,285 @@
+// Package status keeps gorun's job records in a NATS JetStream key-value
+// bucket, one record per job id. State changes are compare-and-swap on the
+// key's revision, so a stale writer loses; readers get records with Get, list
+// them, or follow them through one shared watch per process (see Watcher).
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gorun/gorun/job"
+)
+
+// DefaultBucket is the name of the job-record bucket.
+const DefaultBucket = "gorun_jobs"
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrNotFound: no record for that job id (never existed, expired, or cleaned up).
+	ErrNotFound = errors.New("job record not found")
+	// ErrConflict: the record changed since it was read (compare-and-swap lost).
+	ErrConflict = errors.New("job record changed concurrently")
+	// ErrExists: a record with that job id already exists.
+	ErrExists = errors.New("job record already exists")
+)
+
+// Config describes the bucket. Zero values take the documented defaults.
+type Config struct {
+	// Bucket is the KV bucket name (default gorun_jobs).
+	Bucket string
+	// Replicas is 1 (single server) or 3 (cluster); default 1.
+	Replicas int
+	// Retention is how long a record is kept after its last change
+	// (default 7 days).
+	Retention time.Duration
+	// Memory keeps the bucket in memory instead of files (tests only).
+	Memory bool
+	// MaxOutput caps stdout and stderr stored in a record, each (default
+	// 256 KiB); larger output is cut with a marker.
+	MaxOutput int
+}
+
+func (c *Config) validate() error {
+	if c.Bucket == "" {
+		c.Bucket = DefaultBucket
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.MaxOutput == 0 {
+		c.MaxOutput = 256 << 10
+	}
+	switch {
+	case strings.Trim(c.Bucket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "":
+		return fmt.Errorf("status: bucket name %q may hold only letters, digits, '_' and '-'", c.Bucket)
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("status: replicas must be 1..5, got %d", c.Replicas)
+	case c.Retention < time.Second:
+		return fmt.Errorf("status: retention %s is too short (at least 1s)", c.Retention)
+	case c.MaxOutput < 1024:
+		return fmt.Errorf("status: max output %d is too small (at least 1024 bytes)", c.MaxOutput)
+	}
+	return nil
+}
+
+// Store is the bucket of job records.
+type Store struct {
+	cfg Config
+	kv  jetstream.KeyValue
+
+	wmu sync.Mutex
+	w   *watcher // the process's one watch, started on first Subscribe
+}
+
+// Open creates or updates the bucket and returns the store.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	storage := jetstream.FileStorage
+	if cfg.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.Bucket,
+		Description: "gorun job records, key = job id",
+		History:     1,
+		TTL:         cfg.Retention,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating KV bucket %s: %w", cfg.Bucket, err)
+	}
+	return &Store{cfg: cfg, kv: kv}, nil
+}
+
+// Config returns the store's effective configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// Entry is a record with the revision it was read at.
+type Entry struct {
+	Record   *job.Record
+	Revision uint64
+}
+
+func (s *Store) encode(r *job.Record) ([]byte, error) {
+	capOutput(r, s.cfg.MaxOutput)
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding record %s: %w", r.JID, err)
+	}
+	return data, nil
+}
+
+// TruncationMarker ends output that was cut to fit a record.
+const TruncationMarker = "\n[... output truncated by gorun ...]"
+
+func capOutput(r *job.Record, limit int) {
+	cut := func(s string) string {
+		if len(s) <= limit {
+			return s
+		}
+		r.Truncated = true
+		// keep valid UTF-8: back off to a rune start
+		n := limit
+		for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+			n--
+		}
+		return s[:n] + TruncationMarker
+	}
+	r.Stdout, r.Stderr = cut(r.Stdout), cut(r.Stderr)
+}
+
+// Decode decodes a record as stored in the bucket.
+func Decode(data []byte) (*job.Record, error) {
+	var r job.Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decoding job record: %w", err)
+	}
+	if r.JID == "" || !r.State.Valid() {
+		return nil, fmt.Errorf("decoding job record: missing jid or bad state %q", r.State)
+	}
+	return &r, nil
+}
+
+// Create stores a new record; ErrExists if the job id is taken.
+func (s *Store) Create(ctx context.Context, r *job.Record) (uint64, error) {
+	data, err := s.encode(r)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := s.kv.Create(ctx, r.JID, data)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, fmt.Errorf("creating record %s: %w", r.JID, ErrExists)
+		}
+		return 0, fmt.Errorf("creating record %s: %w", r.JID, err)
+	}
+	return rev, nil
+}
+
+// Get reads a record; ErrNotFound if there is none.
+func (s *Store) Get(ctx context.Context, jid string) (Entry, error) {
+	e, err := s.kv.Get(ctx, jid)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+			return Entry{}, fmt.Errorf("reading record %s: %w", jid, ErrNotFound)
+		}
+		return Entry{}, fmt.Errorf("reading record %s: %w", jid, err)
+	}
+	r, err := Decode(e.Value())
+	if err != nil {
+		return Entry{}, fmt.Errorf("record %s: %w", jid, err)
+	}
+	return Entry{Record: r, Revision: e.Revision()}, nil
+}
+
+// Update replaces the record if it is still at revision rev (compare-and-swap);
+// ErrConflict if another writer changed it first.
+func (s *Store) Update(ctx context.Context, r *job.Record, rev uint64) (uint64, error) {
+	data, err := s.encode(r)
+	if err != nil {
+		return 0, err
+	}
+	nrev, err := s.kv.Update(ctx, r.JID, data, rev)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+			return 0, fmt.Errorf("updating record %s at revision %d: %w", r.JID, rev, ErrConflict)
+		}
+		return 0, fmt.Errorf("updating record %s: %w", r.JID, err)
+	}
+	return nrev, nil
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// Modify applies change to the current record and writes it back with
+// compare-and-swap, retrying on conflict. change returns false to leave the
+// record alone (for example, because it is already terminal).
+func (s *Store) Modify(ctx context.Context, jid string, change func(*job.Record) bool) (Entry, error) {
+	for {
+		e, err := s.Get(ctx, jid)
+		if err != nil {
+			return Entry{}, err
+		}
+		if !change(e.Record) {
+			return e, nil
+		}
+		rev, err := s.Update(ctx, e.Record, e.Revision)
+		if err == nil {
+			return Entry{Record: e.Record, Revision: rev}, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return Entry{}, err
+		}
+		if ctx.Err() != nil {
+			return Entry{}, ctx.Err()
+		}
+	}
+}
+
+// Delete removes a record.
+func (s *Store) Delete(ctx context.Context, jid string) error {
+	if err := s.kv.Purge(ctx, jid); err != nil {
+		return fmt.Errorf("deleting record %s: %w", jid, err)
+	}
+	return nil
+}
+
+// Filter selects records in List; empty fields match everything.
+type Filter struct {
+	RunID string
+	Host  string
+	State job.State
+}
+
+func (f Filter) match(r *job.Record) bool {
+	return (f.RunID == "" || r.RunID == f.RunID) && (f.Host == "" || r.Host == f.Host) &&
+		(f.State == "" || r.State == f.State)
+}
+
+// List returns the records matching f, oldest queued first.
+func (s *Store) List(ctx context.Context, f Filter) ([]*job.Record, error) {
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("listing records: %w", err)
+	}
+	defer w.Stop()
+	var out []*job.Record
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("listing records: watch closed")
+			}
+			if e == nil {
+				sortRecords(out)
+				return out, nil
+			}
+			r, err := Decode(e.Value())
+			if err != nil {
+				continue // a record we cannot read is skipped, not fatal for a listing
+			}
+			if f.match(r) {
+				out = append(out, r)
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
