@@ -5,10 +5,12 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -145,13 +147,40 @@ func capOutput(r *job.Record, limit int) {
 // Decode decodes a record as stored in the bucket.
 func Decode(data []byte) (*job.Record, error) {
 	var r job.Record
-	if err := json.Unmarshal(data, &r); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("decoding job record: %w", err)
+	}
+	for k, v := range r.Result {
+		r.Result[k] = numbers(v)
 	}
 	if r.JID == "" || !r.State.Valid() {
 		return nil, fmt.Errorf("decoding job record: missing jid or bad state %q", r.State)
 	}
 	return &r, nil
+}
+
+// numbers turns the json.Numbers of a decoded value into int (integral
+// values) or float64, the data model the rest of gorun uses.
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return int(n)
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	}
+	return v
 }
 
 // Create stores a new record; ErrExists if the job id is taken.

@@ -1,0 +1,42 @@
+# gorun — the Makefile is the interface; CI calls the same targets.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# go test's per-package timeout; the whole suite takes a few minutes on 2 cores.
+TEST_TIMEOUT ?= 20m
+
+.PHONY: all build test test-go deps bench lint fmt clean
+
+all: build
+
+## build: the three binaries into bin/
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+## deps: install what the tests need on Debian (openssh-server, ansible-core, sudo) when missing
+deps:
+	@scripts/deps.sh
+
+## test: install test dependencies, vet, and run every test with the real parts
+test: deps
+	$(GO) vet ./...
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+## test-go: only the Go tests (dependencies already installed)
+test-go:
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+## bench: Go benchmarks
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## lint: formatting and vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,80 @@
+// Command gorun runs Ansible-style playbooks — above all their asynchronous
+// actions and polling — on fleets of SSH hosts, through NATS JetStream.
+//
+//	gorun playbook [-i INVENTORY] [-f FORKS] [-l LIMIT] [-e VARS] [-c ssh|local] [-v] [--json] PLAYBOOK...
+//	gorun status [--json] JID
+//	gorun version
+//
+// Without --nats (or NATS_URL) gorun starts an embedded NATS server with
+// JetStream in its state directory and an in-process executor.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// env is what a command needs from the process: arguments, streams and
+// environment, so commands can be tested without a real process.
+type env struct {
+	stdout, stderr io.Writer
+	stdin          io.Reader
+	getenv         func(string) string
+	isTTY          bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv, isTTY: isTerminal(os.Stdout)}
+	os.Exit(run(ctx, e, os.Args[1:]))
+}
+
+const topUsage = `usage: gorun COMMAND [options] [args]
+
+commands:
+  playbook    run playbooks (as ansible-playbook)
+  status      show a job record (gorun status [--json] JID)
+  version     print the version
+
+Run 'gorun COMMAND -h' for a command's options.
+`
+
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, topUsage)
+		return 2
+	}
+	switch args[0] {
+	case "playbook":
+		return cmdPlaybook(ctx, e, args[1:])
+	case "status":
+		return cmdStatus(ctx, e, args[1:])
+	case "version", "--version":
+		fmt.Fprintf(e.stdout, "gorun %s\n", version)
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(e.stdout, topUsage)
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "%sgorun: error: unknown command %q\n", topUsage, args[0])
+	return 2
+}
+
+// logger returns the process logger: warnings and errors on stderr, more
+// with -vvvv.
+func logger(e *env, verbosity int) *slog.Logger {
+	level := slog.LevelWarn
+	if verbosity >= 4 {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+}

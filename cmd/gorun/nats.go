@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/gorun/gorun/embedded"
+	"github.com/gorun/gorun/queue"
+	"github.com/gorun/gorun/status"
+)
+
+// natsOpts are the options every command that talks to NATS takes.
+var natsOpts = []*opt{
+	{long: []string{"nats"}, arg: "URL", help: "NATS server URL(s), comma-separated (default $NATS_URL; none: embedded server)"},
+	{long: []string{"creds"}, arg: "FILE", help: "NATS credentials file (default $NATS_CREDS)"},
+	{long: []string{"nkey"}, arg: "FILE", help: "NATS nkey seed file (default $NATS_NKEY)"},
+	{long: []string{"nats-user"}, arg: "USER", help: "NATS user (default $NATS_USER)"},
+	{long: []string{"nats-password"}, arg: "PASSWORD", help: "NATS password (default $NATS_PASSWORD)"},
+	{long: []string{"tlscert"}, arg: "FILE", help: "client TLS certificate (default $NATS_CERT)"},
+	{long: []string{"tlskey"}, arg: "FILE", help: "client TLS key (default $NATS_KEY)"},
+	{long: []string{"tlsca"}, arg: "FILE", help: "CA to verify the NATS server (default $NATS_CA)"},
+	{long: []string{"state-dir"}, arg: "DIR", help: "embedded mode state directory (default $GORUN_STATE_DIR, $XDG_STATE_HOME/gorun or ~/.local/state/gorun)"},
+}
+
+// backend is the NATS side of a command: either an embedded node or a
+// connection to an external server.
+type backend struct {
+	Queue *queue.Queue
+	Store *status.Store
+	node  *embedded.Node
+	conn  *queue.Conn
+}
+
+func (b *backend) Close(ctx context.Context) error {
+	if b.node != nil {
+		return b.node.Close(ctx)
+	}
+	if b.Store != nil {
+		b.Store.Close()
+	}
+	if b.conn != nil {
+		b.conn.Close()
+	}
+	return nil
+}
+
+func orEnv(p *parsed, e *env, name, envName string) string {
+	if v := p.str(name); v != "" {
+		return v
+	}
+	return e.getenv(envName)
+}
+
+// openBackend connects to NATS as the options say: an external server when a
+// URL is given, else the embedded one (with an executor of forks forks).
+func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Logger) (*backend, error) {
+	url := orEnv(p, e, "nats", "NATS_URL")
+	if url == "" {
+		dir := orEnv(p, e, "state-dir", "GORUN_STATE_DIR")
+		if dir == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return nil, fmt.Errorf("finding the state directory: %w (set --state-dir or GORUN_STATE_DIR)", err)
+			}
+			dir = embedded.DefaultStateDir(e.getenv("XDG_STATE_HOME"), home)
+		}
+		n, err := embedded.Start(ctx, embedded.Config{StateDir: dir, Forks: forks, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return &backend{Queue: n.Queue, Store: n.Store, node: n}, nil
+	}
+	cc := queue.ConnConfig{
+		URL: url, Logger: log, Name: "gorun",
+		CredsFile: orEnv(p, e, "creds", "NATS_CREDS"), NKeyFile: orEnv(p, e, "nkey", "NATS_NKEY"),
+		User: orEnv(p, e, "nats-user", "NATS_USER"), Password: orEnv(p, e, "nats-password", "NATS_PASSWORD"),
+		TLSCert: orEnv(p, e, "tlscert", "NATS_CERT"), TLSKey: orEnv(p, e, "tlskey", "NATS_KEY"), TLSCA: orEnv(p, e, "tlsca", "NATS_CA"),
+	}
+	conn, err := queue.Connect(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
+	b := &backend{conn: conn}
+	if b.Queue, err = queue.Open(ctx, conn, queue.Config{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if b.Store, err = status.Open(ctx, conn.JetStream(), status.Config{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return b, nil
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorun/gorun/display"
+	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/status"
+)
+
+var statusOpts = append([]*opt{
+	{long: []string{"json"}, help: "print the record as JSON"},
+	{short: "h", long: []string{"help"}, help: "show this help message and exit"},
+}, natsOpts...)
+
+func cmdStatus(ctx context.Context, e *env, args []string) int {
+	p, err := parseOpts(args, statusOpts)
+	if err != nil {
+		return usageFail(e, "status", "JID", statusOpts, err.Error())
+	}
+	if p.has("help") {
+		fmt.Fprint(e.stdout, usage("status", "JID", statusOpts))
+		return 0
+	}
+	if len(p.args) != 1 {
+		return usageFail(e, "status", "JID", statusOpts, "expected exactly one job id")
+	}
+	jid := p.args[0]
+	be, err := openBackend(ctx, e, p, 0, logger(e, 0))
+	if err != nil {
+		return fail(e, 1, "ERROR! "+err.Error())
+	}
+	defer be.Close(context.Background())
+	ent, err := be.Store.Get(ctx, jid)
+	if err != nil {
+		if errors.Is(err, status.ErrNotFound) {
+			return fail(e, 1, fmt.Sprintf("ERROR! could not find job %s", jid))
+		}
+		return fail(e, 1, "ERROR! "+err.Error())
+	}
+	rec := ent.Record
+	if p.has("json") {
+		b, _ := json.MarshalIndent(viewRecord(rec), "", "  ")
+		fmt.Fprintln(e.stdout, string(b))
+		return 0
+	}
+	printRecord(e, rec)
+	return 0
+}
+
+// viewRecord is a record as shown to people: no_log results censored.
+func viewRecord(r *job.Record) *job.Record {
+	if !r.NoLog {
+		return r
+	}
+	c := *r
+	c.Stdout, c.Stderr = "", ""
+	c.Result = map[string]any{"censored": display.Censored}
+	return &c
+}
+
+func printRecord(e *env, r *job.Record) {
+	r = viewRecord(r)
+	row := func(k string, v any) { fmt.Fprintf(e.stdout, "%-10s %v\n", k+":", v) }
+	row("jid", r.JID)
+	row("run", r.RunID)
+	row("host", r.Host)
+	row("task", r.Task)
+	row("module", r.Module)
+	row("state", r.State)
+	if r.RC != nil {
+		row("rc", *r.RC)
+	}
+	if r.Async > 0 {
+		row("async", fmt.Sprintf("%ds (poll %ds)", r.Async, r.Poll))
+	}
+	if r.Executor != "" {
+		row("executor", r.Executor)
+	}
+	row("queued", r.Queued.Local().Format(time.RFC3339))
+	if !r.Started.IsZero() {
+		row("started", r.Started.Local().Format(time.RFC3339))
+	}
+	if !r.Ended.IsZero() {
+		row("ended", r.Ended.Local().Format(time.RFC3339))
+		if !r.Started.IsZero() {
+			row("duration", r.Ended.Sub(r.Started).Round(time.Millisecond))
+		}
+	}
+	if r.Msg != "" {
+		row("msg", r.Msg)
+	}
+	if r.Stdout != "" {
+		fmt.Fprintf(e.stdout, "stdout:\n%s\n", r.Stdout)
+	}
+	if r.Stderr != "" {
+		fmt.Fprintf(e.stdout, "stderr:\n%s\n", r.Stderr)
+	}
+}
