@@ -22,9 +22,9 @@ type playRun struct {
 	hosts []*hostState   // the play's hosts, inventory order
 	names []any          // their names, for ansible_play_hosts_all
 
-	mu       sync.Mutex
-	notified map[string]map[string]bool // handler name → hosts
-	hostVarsCache sync.Map              // *playbook.Task → bool (mentions hostvars)
+	mu            sync.Mutex
+	notified      map[string]map[string]bool // handler name → hosts
+	hostVarsCache sync.Map                   // *playbook.Task → bool (mentions hostvars)
 }
 
 func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, play *playbook.Play) error {

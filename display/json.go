@@ -128,4 +128,3 @@ func (j *JSON) Recap(r *dispatcher.Recap) {
 	}
 	_, _ = io.WriteString(j.out, PyJSON(doc, 4)+"\n")
 }
-

@@ -187,9 +187,5 @@ func runAssert(_ context.Context, _ connection.Conn, j *job.Job) (map[string]any
 	if !has {
 		msg = "All assertions passed"
 	}
-	r := map[string]any{"changed": false, "msg": msg}
-	if q, _ := boolArg(j.Args["quiet"], false); q {
-		r["_ansible_verbose_always"] = false
-	}
-	return r, nil
+	return map[string]any{"changed": false, "msg": msg}, nil
 }
