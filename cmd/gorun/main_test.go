@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun/gorun/embedded"
+	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/sshtest"
+	"github.com/gorun/gorun/status"
 )
 
 // result is what one in-process gorun invocation printed and returned.
@@ -305,5 +309,62 @@ func TestRecapMatchesAnsible(t *testing.T) {
 	got := sections(r.stdout)["PLAY RECAP"]
 	if strings.Join(got, "\n") != strings.Join(want, "\n") || len(got) != 10 {
 		t.Errorf("recap differs:\ngorun:\n%s\nansible:\n%s\n(ansible output:\n%s)", strings.Join(got, "\n"), strings.Join(want, "\n"), aout)
+	}
+}
+
+// TestEveryJobHasTerminalRecord: after a run, every job of the run is a KV
+// record in a terminal state, and the run's results came from those records.
+func TestEveryJobHasTerminalRecord(t *testing.T) {
+	f := sshtest.Start(t, 5)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	inv := f.InventoryINI(t)
+	pb := writeFile(t, dir, "p.yml", `
+- hosts: targets
+  gather_facts: true
+  tasks:
+    - command: echo {{ item }}
+      loop: [a, b]
+    - shell: exit {{ 1 if inventory_hostname == 'h02' else 0 }}
+      ignore_errors: true
+    - debug: msg="{{ ansible_distribution }} {{ ansible_hostname }}"
+`)
+	r := gorun(t, state, nil, "playbook", "--json", "-i", inv, "-f", "2", pb)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var doc struct {
+		RunID string `json:"run_id"`
+		Stats map[string]map[string]int
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, r.stdout)
+	}
+	if doc.Stats["h02"]["ignored"] != 1 || doc.Stats["h01"]["ok"] != 4 {
+		t.Errorf("stats: %v", doc.Stats)
+	}
+	ctx := context.Background()
+	node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close(ctx)
+	recs, err := node.Store.List(ctx, status.Filter{RunID: doc.RunID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5 hosts × (facts + 2 loop items + shell + debug)
+	if len(recs) != 5*5 {
+		t.Errorf("%d records for run %s, want 25", len(recs), doc.RunID)
+	}
+	states := map[job.State]int{}
+	for _, rec := range recs {
+		states[rec.State]++
+		if !rec.State.Terminal() {
+			t.Errorf("record %s (%s on %s) is %s", rec.JID, rec.Task, rec.Host, rec.State)
+		}
+	}
+	if states[job.StateFailed] != 1 || states[job.StateFinished] != 24 {
+		t.Errorf("states: %v", states)
 	}
 }
