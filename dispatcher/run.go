@@ -389,27 +389,24 @@ func joinDir(dir, jid string) string {
 
 // runAsync runs an async job: with poll 0 it returns once the job runs on
 // its target; otherwise it follows the record, reporting ASYNC POLL every
-// poll seconds, until the job ends or its time limit passes.
+// poll seconds, until the job ends or its time limit passes. The job's end
+// is seen the instant its record changes.
 func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *Event) (map[string]any, bool) {
 	resultsFile := joinDir(j.AsyncDir, j.ID)
+	launched := func(rec *job.Record) bool { return rec.State.Terminal() || rec.Remote != nil }
 	if j.Poll == 0 {
-		rec, err := pr.r.runJob(ctx, j, func(rec *job.Record) bool { return rec.State != job.StateQueued })
+		rec, err := pr.r.runJob(ctx, j, launched)
 		if err != nil {
 			return map[string]any{"failed": true, "msg": "gorun: " + err.Error()}, true
 		}
-		if rec.State.Terminal() && rec.State != job.StateFinished && rec.State != job.StateFailed {
+		if rec.Remote == nil {
+			// ended before it ran on the target: a launch failure or an
+			// unreachable host
 			return recordResult(rec), false
 		}
-		if rec.Remote != nil && rec.Remote.ResultsFile != "" {
-			resultsFile = rec.Remote.ResultsFile
-		}
-		return map[string]any{"ansible_job_id": j.ID, "started": 1, "finished": 0, "results_file": resultsFile,
+		return map[string]any{"ansible_job_id": j.ID, "started": 1, "finished": 0, "results_file": rec.Remote.ResultsFile,
 			"changed": true, "failed": 0}, false
 	}
-	ticker := time.NewTicker(time.Duration(j.Poll) * time.Second)
-	defer ticker.Stop()
-	deadline := time.NewTimer(time.Duration(j.Async)*time.Second + 2*time.Second)
-	defer deadline.Stop()
 	sub, err := pr.r.st.Follow(j.ID)
 	if err != nil {
 		return map[string]any{"failed": true, "msg": "gorun: " + err.Error()}, true
@@ -421,7 +418,6 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 	if err := pr.r.pub.Publish(ctx, j); err != nil {
 		return map[string]any{"failed": true, "msg": "gorun: " + err.Error()}, true
 	}
-	var last *job.Record
 	timeout := func() (map[string]any, bool) {
 		pr.r.cb.AsyncDone(h.name, j.ID, false)
 		return map[string]any{"failed": true, "changed": false,
@@ -429,32 +425,47 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 			"async_result": map[string]any{"ansible_job_id": j.ID, "finished": 0, "started": 1,
 				"results_file": resultsFile, "stdout": "", "stderr": "", "stdout_lines": []any{}, "stderr_lines": []any{}}}, false
 	}
+	// Ansible checks at most ceil(async/poll) times, every poll seconds from
+	// the launch; gorun prints the same ASYNC POLL lines but sees the end at
+	// once.
+	var ticker *time.Ticker
+	var tick <-chan time.Time
+	var deadline <-chan time.Time
+	var last *job.Record
 	for {
 		select {
 		case rec := <-sub.C():
 			last = rec
-			if rec.Remote != nil && rec.Remote.ResultsFile != "" {
+			if rec.Remote != nil {
 				resultsFile = rec.Remote.ResultsFile
+				if ticker == nil {
+					ticker = time.NewTicker(time.Duration(j.Poll) * time.Second)
+					defer ticker.Stop()
+					tick = ticker.C
+					// a guard in case no executor records the time limit
+					dl := time.NewTimer(time.Until(rec.Remote.Launched.Add(time.Duration(j.Async)*time.Second + 10*time.Second)))
+					defer dl.Stop()
+					deadline = dl.C
+				}
 			}
 			if !rec.State.Terminal() {
 				continue
 			}
-			switch rec.State {
-			case job.StateTimeout:
+			switch {
+			case rec.State == job.StateTimeout:
 				return timeout()
-			case job.StateUnreachable:
+			case rec.State == job.StateUnreachable, rec.Remote == nil:
 				return recordResult(rec), false
 			}
 			res := recordResult(rec)
 			res["ansible_job_id"], res["started"], res["finished"], res["results_file"] = j.ID, 1, 1, resultsFile
-			ok := !truthy(res["failed"])
-			pr.r.cb.AsyncDone(h.name, j.ID, ok)
+			pr.r.cb.AsyncDone(h.name, j.ID, !truthy(res["failed"]))
 			return res, false
-		case <-ticker.C:
-			if last == nil || !last.State.Terminal() {
+		case <-tick:
+			if last != nil && !last.State.Terminal() {
 				pr.r.cb.AsyncPoll(h.name, j.ID, 1, 0)
 			}
-		case <-deadline.C:
+		case <-deadline:
 			return timeout()
 		case <-ctx.Done():
 			return map[string]any{"failed": true, "msg": "interrupted"}, true

@@ -521,7 +521,7 @@ func (pr *playRun) intKeyword(v any, vars map[string]any) (int, error) {
 func registered(res map[string]any) map[string]any {
 	out := make(map[string]any, len(res))
 	for k, v := range res {
-		if strings.HasPrefix(k, "_ansible") || k == "invocation" {
+		if strings.HasPrefix(k, "_ansible") || strings.HasPrefix(k, "_gorun") || k == "invocation" {
 			continue
 		}
 		if k == "results" {

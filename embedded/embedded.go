@@ -133,10 +133,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Store, err = status.Open(ctx, n.Conn.JetStream(), cfg.Store); err != nil {
 		return nil, err
 	}
+	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger}); err != nil {
+		return nil, err
+	}
 	if cfg.Forks > 0 {
-		if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger}); err != nil {
-			return nil, err
-		}
 		if n.Executor, err = executor.New(executor.Config{Forks: cfg.Forks, Logger: cfg.Logger}, n.Queue, n.Store, n.Pool); err != nil {
 			return nil, err
 		}
@@ -147,6 +147,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ok = true
 	return n, nil
 }
+
+// Owner reports whether this process owns the state directory (started its
+// NATS server); then no other process's executor is running on it.
+func (n *Node) Owner() bool { return n.server != nil }
 
 // Close stops the executor (letting running jobs finish until ctx ends),
 // then the connection and the server.

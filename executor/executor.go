@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorun/gorun/agent"
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/module"
@@ -72,6 +73,9 @@ type Executor struct {
 	conns Connector
 	log   *slog.Logger
 
+	agents    *agent.Pool
+	monitors  sync.WaitGroup // async job monitors
+	stopping  chan struct{}  // closed by Stop
 	puller    *queue.Puller
 	jobCtx    context.Context // cancelled by the hard stop
 	hardStop  context.CancelFunc
@@ -87,8 +91,9 @@ func New(cfg Config, q *queue.Queue, st *status.Store, conns Connector) (*Execut
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Executor{cfg: cfg, q: q, st: st, conns: conns, log: cfg.Logger.With("executor", cfg.ID),
-		jobCtx: ctx, hardStop: cancel}, nil
+	log := cfg.Logger.With("executor", cfg.ID)
+	return &Executor{cfg: cfg, q: q, st: st, conns: conns, log: log, agents: agent.NewPool(conns, log),
+		stopping: make(chan struct{}), jobCtx: ctx, hardStop: cancel}, nil
 }
 
 // ID returns the executor's id.
@@ -125,9 +130,10 @@ func (e *Executor) Stop(ctx context.Context) error {
 		if e.puller != nil {
 			e.puller.Stop()
 		}
+		close(e.stopping)
 	})
 	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
+	go func() { e.wg.Wait(); e.monitors.Wait(); e.agents.Close(); close(done) }()
 	select {
 	case <-done:
 		e.hardStop()
@@ -186,6 +192,10 @@ func (e *Executor) handle(d *queue.Delivery) {
 		return
 	}
 	rec := entry.Record
+	if j.Async > 0 {
+		e.runAsync(ctx, d, entry, log)
+		return
+	}
 	result, runErr := e.runModule(ctx, j)
 	if runErr != nil && ctx.Err() != nil {
 		// Hard stop: the job was interrupted; another executor takes it.
@@ -233,7 +243,9 @@ func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, 
 		rec.State = job.StateRunning
 		rec.Executor = e.cfg.ID
 		rec.Attempt = int(d.NumDelivered)
-		rec.Started = time.Now().UTC()
+		if rec.Started.IsZero() {
+			rec.Started = time.Now().UTC()
+		}
 		rev, err := e.st.Update(ctx, rec, entry.Revision)
 		if errors.Is(err, status.ErrConflict) {
 			continue

@@ -117,6 +117,8 @@ type Remote struct {
 	PID int `json:"pid,omitempty"`
 	// ResultsFile is the file Ansible users see as results_file.
 	ResultsFile string `json:"results_file,omitempty"`
+	// Launched is when the job started on its target.
+	Launched time.Time `json:"launched,omitzero"`
 }
 
 // Record is the job record kept in the KV bucket under the job id.
@@ -152,6 +154,11 @@ type Record struct {
 	Poll  int `json:"poll,omitempty"`
 	// Remote is the handle of an async job on its target.
 	Remote *Remote `json:"remote,omitempty"`
+	// Args are an async job's module arguments, kept so that any process
+	// can shape its result when it re-attaches.
+	Args map[string]any `json:"args,omitempty"`
+	// AsyncDir is an async job's async directory as given (unexpanded).
+	AsyncDir string `json:"async_dir,omitempty"`
 	// Executor names the executor that runs or ran the job.
 	Executor string `json:"executor,omitempty"`
 	// Attempt counts deliveries/claims of the job.
@@ -166,11 +173,15 @@ type Record struct {
 func NewRecord(j *Job) *Record {
 	t := j.Target
 	t.Password, t.BecomePassword = "", ""
-	return &Record{
+	r := &Record{
 		JID: j.ID, RunID: j.RunID, Host: j.Target.Host, Task: j.Task, Module: j.Module,
 		State: StateQueued, Target: t, Async: j.Async, Poll: j.Poll, NoLog: j.NoLog,
 		Queued: j.Created,
 	}
+	if j.Async > 0 {
+		r.Args, r.AsyncDir = j.Args, j.AsyncDir
+	}
+	return r
 }
 
 // SplitResult stores a module result in r: rc, stdout and stderr in the

@@ -147,14 +147,38 @@ func runCmd(ctx context.Context, c connection.Conn, j *job.Job, shell bool) (map
 	if failed != nil {
 		return failed, nil
 	}
+	if r, err := cmd.precheck(ctx, c, j.CheckMode); r != nil || err != nil {
+		return r, err
+	}
+	var stdin []byte
+	if cmd.Stdin != nil {
+		stdin = []byte(*cmd.Stdin)
+	}
+	start := time.Now()
+	res, err := c.Exec(ctx, cmd.ScriptLine(), stdin)
+	end := time.Now()
+	if err != nil {
+		return nil, err
+	}
+	return cmd.Finish(Output{RC: res.RC, Stdout: res.Stdout, Stderr: res.Stderr, Start: PyTime(start), End: PyTime(end)}), nil
+}
+
+// base is the result skeleton Ansible's command module always returns.
+func (cmd *Command) base() map[string]any {
 	var cmdVal any = cmd.Script
-	if !shell {
+	if !cmd.Shell {
 		cmdVal = toAnyList(cmd.Argv)
 	}
-	r := map[string]any{"changed": false, "stdout": "", "stderr": "", "rc": nil, "cmd": cmdVal,
+	return map[string]any{"changed": false, "stdout": "", "stderr": "", "rc": nil, "cmd": cmdVal,
 		"start": nil, "end": nil, "delta": nil, "msg": ""}
+}
+
+// precheck applies creates/removes and check mode before the command runs:
+// a non-nil result means the command does not run.
+func (cmd *Command) precheck(ctx context.Context, c connection.Conn, check bool) (map[string]any, error) {
+	r := cmd.base()
 	verb := "Did"
-	if j.CheckMode {
+	if check {
 		verb = "Would"
 	}
 	if cmd.Creates != "" {
@@ -181,8 +205,8 @@ func runCmd(ctx context.Context, c connection.Conn, j *job.Job, shell bool) (map
 			return withLines(r), nil
 		}
 	}
-	r["changed"] = true
-	if j.CheckMode {
+	if check {
+		r["changed"] = true
 		r["rc"] = 0
 		r["msg"] = "Command would have run if not in check mode"
 		if cmd.Creates == "" && cmd.Removes == "" {
@@ -191,32 +215,42 @@ func runCmd(ctx context.Context, c connection.Conn, j *job.Job, shell bool) (map
 		}
 		return withLines(r), nil
 	}
-	var stdin []byte
-	if cmd.Stdin != nil {
-		stdin = []byte(*cmd.Stdin)
+	return nil, nil
+}
+
+// Output is how a command ended: its exit status, output, and the start and
+// end timestamps (Python datetime format).
+type Output struct {
+	RC             int
+	Stdout, Stderr []byte
+	Start, End     string
+}
+
+// Finish turns a command's output into the command module's result.
+func (cmd *Command) Finish(o Output) map[string]any {
+	if failed := startFailure(o.RC, string(o.Stderr), cmd); failed != nil {
+		return withLines(failed)
 	}
-	start := time.Now()
-	res, err := c.Exec(ctx, cmd.ScriptLine(), stdin)
-	end := time.Now()
-	if err != nil {
-		return nil, err
+	r := cmd.base()
+	r["changed"] = true
+	r["start"], r["end"] = o.Start, o.End
+	r["delta"] = nil
+	if st, err1 := parsePyTime(o.Start); err1 == nil {
+		if en, err2 := parsePyTime(o.End); err2 == nil {
+			r["delta"] = PyDelta(en.Sub(st))
+		}
 	}
-	stderr := string(res.Stderr)
-	if failed := startFailure(res.RC, stderr, cmd); failed != nil {
-		return withLines(failed), nil
-	}
-	r["start"], r["end"], r["delta"] = PyTime(start), PyTime(end), PyDelta(end.Sub(start))
-	r["rc"] = res.RC
-	out, errOut := text(res.Stdout), text(res.Stderr)
+	r["rc"] = o.RC
+	out, errOut := text(o.Stdout), text(o.Stderr)
 	if cmd.Strip {
 		out, errOut = strings.TrimRight(out, "\r\n"), strings.TrimRight(errOut, "\r\n")
 	}
 	r["stdout"], r["stderr"] = out, errOut
-	if res.RC != 0 {
+	if o.RC != 0 {
 		r["msg"] = "non-zero return code"
 		r["failed"] = true
 	}
-	return withLines(r), nil
+	return withLines(r)
 }
 
 // startFailure recognises the wrapper's markers: the command could not be

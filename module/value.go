@@ -125,6 +125,14 @@ func PyTime(t time.Time) string {
 	return t.Format("2006-01-02 15:04:05.000000")
 }
 
+// parsePyTime parses PyTime's format.
+func parsePyTime(s string) (time.Time, error) {
+	if t, err := time.ParseInLocation("2006-01-02 15:04:05.000000", s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.ParseInLocation("2006-01-02 15:04:05", s, time.Local)
+}
+
 // PyDelta formats d as Python's str(timedelta).
 func PyDelta(d time.Duration) string {
 	neg := d < 0

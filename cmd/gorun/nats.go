@@ -33,6 +33,10 @@ type backend struct {
 	conn  *queue.Conn
 }
 
+// soleOwner reports whether no executor but this process's can be running:
+// an embedded node that owns its state directory.
+func (b *backend) soleOwner() bool { return b.node != nil && b.node.Owner() }
+
 func (b *backend) Close(ctx context.Context) error {
 	if b.node != nil {
 		return b.node.Close(ctx)

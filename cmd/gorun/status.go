@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gorun/gorun/agent"
 	"github.com/gorun/gorun/display"
+	"github.com/gorun/gorun/executor"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/status"
 )
@@ -43,6 +45,16 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
 	rec := ent.Record
+	if !rec.State.Terminal() && rec.Async > 0 && be.soleOwner() {
+		// No executor follows this job any more: look at it on its target.
+		agents := agent.NewPool(be.node.Pool, logger(e, 0))
+		defer agents.Close()
+		if r, err := executor.Check(ctx, be.Store, agents, jid); err == nil {
+			rec = r
+		} else {
+			fmt.Fprintf(e.stderr, "[WARNING]: could not check job %s on %s: %v\n", jid, rec.Host, err)
+		}
+	}
 	if p.has("json") {
 		b, _ := json.MarshalIndent(viewRecord(rec), "", "  ")
 		fmt.Fprintln(e.stdout, string(b))
@@ -80,6 +92,10 @@ func printRecord(e *env, r *job.Record) {
 	}
 	if r.Executor != "" {
 		row("executor", r.Executor)
+	}
+	if r.Remote != nil {
+		row("pid", r.Remote.PID)
+		row("job dir", r.Remote.Dir)
 	}
 	row("queued", r.Queued.Local().Format(time.RFC3339))
 	if !r.Started.IsZero() {

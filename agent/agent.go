@@ -1,0 +1,475 @@
+// Package agent runs and follows async jobs on a target through one
+// long-lived shell session per target (the agent). A job runs detached
+// (setsid) under a small POSIX-sh wrapper that keeps its pid, start and end
+// times, output and exit status in a per-job directory on the target, so it
+// survives the agent, the executor and the connection; its end is pushed to
+// the agent the instant it happens. Any process can re-attach to a running
+// job from its directory and pid, kill its process group, or collect its
+// result.
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorun/gorun/connection"
+)
+
+// Sentinel errors, checked with errors.Is.
+var (
+	// ErrLost: the agent's session ended (connection lost); jobs keep
+	// running on the target and can be followed again with a new agent.
+	ErrLost = errors.New("agent session lost")
+	// ErrLaunch wraps failures to start a job (for example, its directory
+	// cannot be created); the message is the target's.
+	ErrLaunch = errors.New("async launch failed")
+)
+
+// Kind says how a job ended.
+type Kind int
+
+// The ways a job ends.
+const (
+	Done    Kind = iota + 1 // exited; RC holds the status
+	Timeout                 // killed by the target-side watchdog
+	Gone                    // its process disappeared without an exit status
+)
+
+// Outcome is a job's end as the target reported it.
+type Outcome struct {
+	Kind Kind
+	RC   int
+}
+
+// Spec describes a job to launch.
+type Spec struct {
+	// JID names the job and its directory.
+	JID string
+	// Dir is the async directory on the target ("~/.ansible_async"; a
+	// leading ~/ is the login user's home).
+	Dir string
+	// Script is the POSIX sh script the job runs.
+	Script string
+	// Stdin, if not nil, is fed to the script.
+	Stdin *string
+	// Limit is the time limit in seconds (0: none). The target-side
+	// watchdog kills the job at Limit+Grace seconds; the executor kills it
+	// at Limit.
+	Limit int
+	// Grace is the watchdog's extra time (default 5 s).
+	Grace int
+}
+
+// Handle locates a launched job on its target.
+type Handle struct {
+	JID string
+	// Dir is the job's directory, expanded (also Ansible's results_file).
+	Dir string
+	// PID is the job's process (group) id.
+	PID int
+}
+
+// Output is what a job left in its directory.
+type Output struct {
+	// Finished is true when the job wrote its exit status.
+	Finished bool
+	RC       int
+	// Start and End are the target's timestamps ("2006-01-02 15:04:05.000000").
+	Start, End     string
+	Stdout, Stderr []byte
+	// TimedOut is true when the job was killed for its time limit.
+	TimedOut bool
+}
+
+// Agent is the shell session on one target.
+type Agent struct {
+	proc *connection.Proc
+	log  *slog.Logger
+
+	reqMu sync.Mutex // one request at a time: write a line, read its response
+	out   *bufio.Reader
+
+	mu      sync.Mutex
+	waiters map[string]chan Outcome
+	early   map[string]Outcome
+	dead    chan struct{}
+}
+
+// Start starts an agent on the target of conn, which must be a
+// connection.Starter.
+func Start(ctx context.Context, conn connection.Conn, log *slog.Logger) (*Agent, error) {
+	st, ok := conn.(connection.Starter)
+	if !ok {
+		return nil, fmt.Errorf("agent: connection %T cannot start a long-running session", conn)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	proc, err := st.Start(ctx, "exec /bin/sh -s")
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{proc: proc, log: log, out: bufio.NewReaderSize(proc.Stdout, 64<<10),
+		waiters: map[string]chan Outcome{}, early: map[string]Outcome{}, dead: make(chan struct{})}
+	go a.readNotes(proc.Stderr)
+	go func() {
+		<-proc.Done()
+		a.die()
+	}()
+	ready := make(chan error, 1)
+	go func() {
+		if _, err := io.WriteString(proc.Stdin, prelude); err != nil {
+			ready <- err
+			return
+		}
+		line, err := a.out.ReadString('\n')
+		if err == nil && strings.TrimSpace(line) != "READY" {
+			err = fmt.Errorf("unexpected first line %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		proc.Close()
+		return nil, fmt.Errorf("starting the async agent: %w", err)
+	}
+	return a, nil
+}
+
+// Dead is closed when the agent's session has ended.
+func (a *Agent) Dead() <-chan struct{} { return a.dead }
+
+// Close ends the agent's session; jobs keep running on the target.
+func (a *Agent) Close() {
+	a.proc.Stdin.Close()
+	a.proc.Close()
+}
+
+func (a *Agent) die() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-a.dead:
+		return
+	default:
+	}
+	close(a.dead)
+	for jid, ch := range a.waiters {
+		close(ch)
+		delete(a.waiters, jid)
+	}
+}
+
+// readNotes routes job notifications from the agent's stderr.
+func (a *Agent) readNotes(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			a.log.Debug("agent said", "line", sc.Text())
+			continue
+		}
+		var o Outcome
+		switch f[0] {
+		case "D":
+			if len(f) < 3 {
+				continue
+			}
+			rc, err := strconv.Atoi(f[2])
+			if err != nil {
+				continue
+			}
+			o = Outcome{Kind: Done, RC: rc}
+		case "T":
+			o = Outcome{Kind: Timeout}
+		case "X":
+			o = Outcome{Kind: Gone}
+		default:
+			a.log.Debug("agent said", "line", sc.Text())
+			continue
+		}
+		a.notify(f[1], o)
+	}
+}
+
+func (a *Agent) notify(jid string, o Outcome) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ch, ok := a.waiters[jid]; ok {
+		ch <- o
+		delete(a.waiters, jid)
+		return
+	}
+	a.early[jid] = o
+}
+
+// Wait blocks until the job ends and returns how; ErrLost if the agent's
+// session ended first (follow the job again with another agent).
+func (a *Agent) Wait(ctx context.Context, jid string) (Outcome, error) {
+	a.mu.Lock()
+	if o, ok := a.early[jid]; ok {
+		delete(a.early, jid)
+		a.mu.Unlock()
+		return o, nil
+	}
+	select {
+	case <-a.dead:
+		a.mu.Unlock()
+		return Outcome{}, ErrLost
+	default:
+	}
+	ch := make(chan Outcome, 1)
+	a.waiters[jid] = ch
+	a.mu.Unlock()
+	select {
+	case o, ok := <-ch:
+		if !ok {
+			return Outcome{}, ErrLost
+		}
+		return o, nil
+	case <-ctx.Done():
+		a.mu.Lock()
+		if a.waiters[jid] == ch {
+			delete(a.waiters, jid)
+		}
+		a.mu.Unlock()
+		return Outcome{}, ctx.Err()
+	}
+}
+
+// Forget drops a pending wait or early notification for jid.
+func (a *Agent) Forget(jid string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.early, jid)
+	if ch, ok := a.waiters[jid]; ok {
+		close(ch)
+		delete(a.waiters, jid)
+	}
+}
+
+// request sends one request line and returns the response's first line,
+// after which read may read framed data under the same lock.
+func (a *Agent) request(ctx context.Context, line string, read func(first string) error) error {
+	a.reqMu.Lock()
+	defer a.reqMu.Unlock()
+	select {
+	case <-a.dead:
+		return ErrLost
+	default:
+	}
+	done := make(chan error, 1)
+	go func() {
+		if _, err := io.WriteString(a.proc.Stdin, line+"\n"); err != nil {
+			done <- fmt.Errorf("%w: %v", ErrLost, err)
+			return
+		}
+		first, err := a.out.ReadString('\n')
+		if err != nil {
+			done <- fmt.Errorf("%w: %v", ErrLost, err)
+			return
+		}
+		done <- read(strings.TrimRight(first, "\n"))
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		// The response may still come; the session cannot be trusted any more.
+		a.Close()
+		return ctx.Err()
+	case <-a.dead:
+		return ErrLost
+	}
+}
+
+func okFields(first string) ([]string, error) {
+	switch {
+	case strings.HasPrefix(first, "OK"):
+		return strings.SplitN(strings.TrimSpace(strings.TrimPrefix(first, "OK")), " ", 2), nil
+	case strings.HasPrefix(first, "ERR "):
+		return nil, fmt.Errorf("%w: %s", ErrLaunch, strings.TrimPrefix(first, "ERR "))
+	}
+	return nil, fmt.Errorf("agent: unexpected response %q", first)
+}
+
+// Launch starts a job detached on the target and returns its handle.
+func (a *Agent) Launch(ctx context.Context, s Spec) (Handle, error) {
+	if s.Grace == 0 {
+		s.Grace = 5
+	}
+	hasStdin, stdin := "0", ""
+	if s.Stdin != nil {
+		hasStdin, stdin = "1", *s.Stdin
+	}
+	line := strings.Join([]string{"gl", q(s.JID), q(s.Dir), strconv.Itoa(s.Limit), strconv.Itoa(s.Grace),
+		q(s.Script), hasStdin, q(stdin)}, " ")
+	var h Handle
+	err := a.request(ctx, line, func(first string) error {
+		f, err := okFields(first)
+		if err != nil {
+			return err
+		}
+		if len(f) != 2 {
+			return fmt.Errorf("agent: bad launch response %q", first)
+		}
+		pid, err := strconv.Atoi(f[0])
+		if err != nil {
+			return fmt.Errorf("agent: bad pid in %q", first)
+		}
+		h = Handle{JID: s.JID, PID: pid, Dir: f[1]}
+		return nil
+	})
+	return h, err
+}
+
+// Probe looks for a job's directory: pid > 0 when the job was launched
+// (its runner wrote its pid), 0 when the directory exists without a pid, -1
+// when there is no directory.
+func (a *Agent) Probe(ctx context.Context, jid, dir string) (Handle, int, error) {
+	var h Handle
+	pid := -1
+	err := a.request(ctx, "gs "+q(jid)+" "+q(dir), func(first string) error {
+		f, err := okFields(first)
+		if err != nil {
+			return err
+		}
+		if len(f) != 2 {
+			return fmt.Errorf("agent: bad probe response %q", first)
+		}
+		pid, err = strconv.Atoi(f[0])
+		if err != nil {
+			return fmt.Errorf("agent: bad pid in %q", first)
+		}
+		h = Handle{JID: jid, Dir: f[1], PID: max(pid, 0)}
+		return nil
+	})
+	return h, pid, err
+}
+
+// Follow re-attaches to a job launched earlier (by any process): its end
+// is then reported to Wait. The target checks on it once a second.
+func (a *Agent) Follow(ctx context.Context, h Handle) error {
+	return a.request(ctx, "gw "+q(h.JID)+" "+q(h.Dir)+" "+strconv.Itoa(h.PID), func(first string) error {
+		_, err := okFields(first)
+		return err
+	})
+}
+
+// Collect reads what the job left in its directory.
+func (a *Agent) Collect(ctx context.Context, h Handle) (Output, error) {
+	var o Output
+	err := a.request(ctx, "gr "+q(h.Dir), func(first string) error {
+		frames := make([][]byte, 6)
+		present := make([]bool, 6)
+		line := first
+		for i := range frames {
+			if i > 0 {
+				l, err := a.out.ReadString('\n')
+				if err != nil {
+					return fmt.Errorf("%w: %v", ErrLost, err)
+				}
+				line = strings.TrimRight(l, "\n")
+			}
+			n, err := strconv.Atoi(strings.TrimPrefix(line, "F "))
+			if !strings.HasPrefix(line, "F ") || err != nil {
+				return fmt.Errorf("agent: bad frame header %q", line)
+			}
+			if n < 0 {
+				continue
+			}
+			buf := make([]byte, n)
+			if _, err := io.ReadFull(a.out, buf); err != nil {
+				return fmt.Errorf("%w: %v", ErrLost, err)
+			}
+			frames[i], present[i] = buf, true
+		}
+		if present[0] {
+			rc, err := strconv.Atoi(strings.TrimSpace(string(frames[0])))
+			if err == nil {
+				o.Finished, o.RC = true, rc
+			}
+		}
+		o.Start, o.End = timestamp(frames[1]), timestamp(frames[2])
+		o.Stdout, o.Stderr = frames[3], frames[4]
+		o.TimedOut = present[5]
+		return nil
+	})
+	return o, err
+}
+
+// timestamp turns `date "+%Y-%m-%d %H:%M:%S.%N"` output into Python's
+// datetime format (microseconds).
+func timestamp(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return ""
+	}
+	base, frac, ok := strings.Cut(s, ".")
+	if !ok || frac == "N" || frac == "" {
+		return base
+	}
+	if len(frac) > 6 {
+		frac = frac[:6]
+	}
+	for len(frac) < 6 {
+		frac += "0"
+	}
+	return base + "." + frac
+}
+
+// Kill sends SIGTERM to the job's process group, then SIGKILL after grace;
+// marker, if not empty, is a file created in the job directory first
+// ("timeout", "cancelled").
+func (a *Agent) Kill(ctx context.Context, h Handle, grace time.Duration, marker string) error {
+	secs := int(grace.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return a.request(ctx, "gk "+q(h.Dir)+" "+strconv.Itoa(h.PID)+" "+strconv.Itoa(secs)+" "+q(marker), func(first string) error {
+		_, err := okFields(first)
+		return err
+	})
+}
+
+// Alive reports whether the job's process is still running.
+func (a *Agent) Alive(ctx context.Context, h Handle) (bool, error) {
+	alive := false
+	err := a.request(ctx, "ga "+strconv.Itoa(h.PID), func(first string) error {
+		f, err := okFields(first)
+		if err != nil {
+			return err
+		}
+		alive = len(f) > 0 && f[0] == "1"
+		return nil
+	})
+	return alive, err
+}
+
+// Remove deletes the job's directory.
+func (a *Agent) Remove(ctx context.Context, dir string) error {
+	if dir == "" || dir == "/" {
+		return fmt.Errorf("agent: refusing to remove %q", dir)
+	}
+	return a.request(ctx, "gx "+q(dir), func(first string) error {
+		_, err := okFields(first)
+		return err
+	})
+}
+
+// q quotes s as one POSIX sh word.
+func q(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}

@@ -1,0 +1,208 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorun/gorun/agent"
+	"github.com/gorun/gorun/connection"
+	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/sshtest"
+)
+
+func pools(t *testing.T) (*connection.Pool, *agent.Pool) {
+	cp, err := connection.NewPool(connection.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := agent.NewPool(cp, nil)
+	t.Cleanup(func() { ap.Close(); cp.Close() })
+	return cp, ap
+}
+
+func targets(t *testing.T) map[string]job.Target {
+	f := sshtest.Start(t, 1)
+	return map[string]job.Target{"local": {Host: "localhost", Connection: "local"}, "ssh": f.Target(0)}
+}
+
+func TestLaunchWaitCollect(t *testing.T) {
+	_, ap := pools(t)
+	for name, tg := range targets(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			a, err := ap.Get(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			in := "input line"
+			h, err := a.Launch(ctx, agent.Spec{JID: "j1.1", Dir: dir, Script: "read x; echo \"got $x\"; echo 'it''s' >&2; sleep 0.3; exit 7", Stdin: &in, Limit: 30})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.PID <= 0 || h.Dir != filepath.Join(dir, "j1.1") {
+				t.Fatalf("handle %+v", h)
+			}
+			o, err := a.Wait(ctx, "j1.1")
+			if err != nil || o.Kind != agent.Done || o.RC != 7 {
+				t.Fatalf("outcome %+v %v", o, err)
+			}
+			out, err := a.Collect(ctx, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !out.Finished || out.RC != 7 || string(out.Stdout) != "got input line\n" || string(out.Stderr) != "its\n" || out.TimedOut {
+				t.Fatalf("output %+v", out)
+			}
+			if len(out.Start) != len("2006-01-02 15:04:05.000000") || out.End < out.Start {
+				t.Fatalf("times %q %q", out.Start, out.End)
+			}
+			if err := a.Remove(ctx, h.Dir); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(h.Dir); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("dir not removed: %v", err)
+			}
+		})
+	}
+}
+
+func TestJobSurvivesAgentAndReattach(t *testing.T) {
+	_, ap := pools(t)
+	tg := job.Target{Host: "localhost", Connection: "local"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := ap.Get(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	h, err := a.Launch(ctx, agent.Spec{JID: "j2.1", Dir: dir, Script: "sleep 1; echo done > " + marker + "; echo out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close() // the executor's session goes away
+	if _, err := a.Wait(ctx, "j2.1"); !errors.Is(err, agent.ErrLost) {
+		t.Fatalf("wait on a closed agent: %v", err)
+	}
+	b, err := ap.Get(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, pid, err := b.Probe(ctx, "j2.1", dir)
+	if err != nil || pid != h.PID || ph.Dir != h.Dir {
+		t.Fatalf("probe: %+v %d %v", ph, pid, err)
+	}
+	if err := b.Follow(ctx, ph); err != nil {
+		t.Fatal(err)
+	}
+	o, err := b.Wait(ctx, "j2.1")
+	if err != nil || o.Kind != agent.Done || o.RC != 0 {
+		t.Fatalf("outcome %+v %v", o, err)
+	}
+	out, err := b.Collect(ctx, ph)
+	if err != nil || string(out.Stdout) != "out\n" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if data, _ := os.ReadFile(marker); string(data) != "done\n" {
+		t.Fatalf("marker %q", data)
+	}
+	if _, pid, _ := b.Probe(ctx, "j9.9", dir); pid != -1 {
+		t.Fatalf("probe of a missing job: %d", pid)
+	}
+}
+
+func TestKillProcessGroup(t *testing.T) {
+	_, ap := pools(t)
+	tg := job.Target{Host: "localhost", Connection: "local"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := ap.Get(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	h, err := a.Launch(ctx, agent.Spec{JID: "j3.1", Dir: dir, Script: "sleep 300 & sleep 300; wait"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Kill(ctx, h, time.Second, "timeout"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for groupAlive(h.PID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process group %d still alive", h.PID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, err := a.Collect(ctx, h)
+	if err != nil || out.Finished || !out.TimedOut {
+		t.Fatalf("%+v %v", out, err)
+	}
+}
+
+func TestTargetWatchdog(t *testing.T) {
+	_, ap := pools(t)
+	tg := job.Target{Host: "localhost", Connection: "local"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := ap.Get(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := a.Launch(ctx, agent.Spec{JID: "j4.1", Dir: t.TempDir(), Script: "sleep 300", Limit: 1, Grace: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Follow(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	o, err := a.Wait(ctx, "j4.1")
+	if err != nil || o.Kind != agent.Timeout {
+		t.Fatalf("outcome %+v %v", o, err)
+	}
+}
+
+func TestLaunchFailure(t *testing.T) {
+	_, ap := pools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := ap.Get(ctx, job.Target{Host: "localhost", Connection: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Launch(ctx, agent.Spec{JID: "j5.1", Dir: "/proc/nope", Script: "true"})
+	if !errors.Is(err, agent.ErrLaunch) || !strings.Contains(err.Error(), "could not create directory: /proc/nope - ") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func groupAlive(pgid int) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+			_ = pid
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,67 @@
+package agent
+
+// prelude is sent to the agent shell once: it defines the functions the
+// executor calls, one request a line. Responses go to stdout ("OK ...",
+// "ERR ...", or framed files "F <bytes>\n<content>"); job notifications go
+// to stderr, one line each, from the job runners themselves (fd 3):
+// "D <jid> <rc>" (done), "T <jid>" (killed by the target-side watchdog),
+// "X <jid>" (gone without an exit status).
+const prelude = `
+umask 077
+command -v setsid >/dev/null 2>&1 || _GNS=1
+_gq() { printf '%s' "$1" | tr '\n' ' '; }
+_gdir() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}";; *) printf '%s' "$1";; esac; }
+_GR='j=$1 jid=$2 lim=$3 grace=$4
+echo $$ > "$j/pid.tmp" && mv -f "$j/pid.tmp" "$j/pid"
+date "+%Y-%m-%d %H:%M:%S.%N" > "$j/start" 2>/dev/null
+wd=
+if [ "$lim" -gt 0 ]; then
+  ( trap "kill \$s 2>/dev/null; exit 0" TERM
+    sleep $((lim + grace)) & s=$!
+    wait $s
+    : > "$j/timeout"
+    kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &
+  wd=$!
+fi
+/bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"
+rc=$?
+date "+%Y-%m-%d %H:%M:%S.%N" > "$j/end" 2>/dev/null
+[ -n "$wd" ] && kill $wd 2>/dev/null
+echo $rc > "$j/rc.tmp" && mv -f "$j/rc.tmp" "$j/rc"
+echo "D $jid $rc" >&3'
+gl() {
+  if [ -n "$_GNS" ]; then echo "ERR setsid not found on the target: gorun's async wrapper needs it (util-linux or busybox)"; return; fi
+  _b=$(_gdir "$2"); _j="$_b/$1"
+  if ! _e=$(mkdir -p "$_j" 2>&1); then echo "ERR could not create directory: $_b - $(_gq "$_e")"; return; fi
+  if ! printf '%s' "$5" > "$_j/cmd" 2>/dev/null; then echo "ERR could not write to $_j"; return; fi
+  if [ "$6" = 1 ]; then printf '%s' "$7" > "$_j/stdin"; else : > "$_j/stdin"; fi
+  _p=$(setsid /bin/sh -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 </dev/null >/dev/null 2>&1 & echo $!)
+  echo "OK $_p $_j"
+}
+_galive() {
+  if [ -r "/proc/$1/stat" ]; then
+    read -r _s < "/proc/$1/stat" 2>/dev/null || return 1
+    _s=${_s##*) }; [ "${_s%% *}" != Z ]
+  else kill -0 "$1" 2>/dev/null; fi
+}
+gw() {
+  ( while [ ! -e "$2/rc" ] && _galive "$3"; do sleep 1; done
+    if [ -e "$2/rc" ]; then echo "D $1 $(cat "$2/rc")"; elif [ -e "$2/timeout" ]; then echo "T $1"; else echo "X $1"; fi ) </dev/null >&2 2>/dev/null &
+  echo OK
+}
+gs() {
+  _b=$(_gdir "$2"); _j="$_b/$1"
+  if [ -s "$_j/pid" ]; then echo "OK $(cat "$_j/pid") $_j"; elif [ -d "$_j" ]; then echo "OK 0 $_j"; else echo "OK -1 $_j"; fi
+}
+_gf() { if [ -f "$1" ]; then _n=$(wc -c < "$1"); echo "F $((_n))"; cat "$1"; else echo "F -1"; fi; }
+gr() { _gf "$1/rc"; _gf "$1/start"; _gf "$1/end"; _gf "$1/stdout"; _gf "$1/stderr"; _gf "$1/timeout"; }
+gk() {
+  [ -n "$4" ] && : > "$1/$4" 2>/dev/null
+  kill -TERM -"$2" 2>/dev/null || kill -TERM "$2" 2>/dev/null
+  ( sleep "$3"; kill -KILL -"$2" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
+  echo OK
+}
+gx() { rm -rf "$1"; echo OK; }
+ga() { if _galive "$1"; then echo "OK 1"; else echo "OK 0"; fi; }
+echo READY
+`

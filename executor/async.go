@@ -1,0 +1,309 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gorun/gorun/agent"
+	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/module"
+	"github.com/gorun/gorun/queue"
+	"github.com/gorun/gorun/status"
+)
+
+// killGrace is how long a killed async job has between SIGTERM and SIGKILL.
+const killGrace = 2 * time.Second
+
+// runAsync launches (or re-attaches to) an async job and hands it to a
+// monitor goroutine, so the fork is free again as soon as the job runs on
+// its target. It returns false when the job ended at once (the caller then
+// records the result and acks).
+func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status.Entry, log *slog.Logger) {
+	j := &d.Job
+	rec := entry.Record
+	form, failed, err := module.AsyncOf(j)
+	if err != nil {
+		e.finishNow(ctx, d, rec, map[string]any{"failed": true, "changed": false, "msg": err.Error()}, nil, log)
+		return
+	}
+	if failed != nil {
+		e.finishNow(ctx, d, rec, failed, nil, log)
+		return
+	}
+	a, err := e.agents.Get(ctx, j.Target)
+	if err != nil {
+		e.finishNow(ctx, d, rec, nil, err, log)
+		return
+	}
+	var h agent.Handle
+	reattach := false
+	if rec.Remote != nil && rec.Remote.PID > 0 {
+		h = agent.Handle{JID: j.ID, Dir: rec.Remote.Dir, PID: rec.Remote.PID}
+		reattach = true
+	} else {
+		// A previous executor may have launched it and died before saying so.
+		ph, pid, err := a.Probe(ctx, j.ID, j.AsyncDir)
+		if err != nil {
+			log.Warn("probing for an earlier launch", "err", err)
+			e.handBack(d, log)
+			return
+		}
+		if pid > 0 {
+			h, reattach = ph, true
+		}
+	}
+	if reattach {
+		log.Info("re-attaching to a running async job", "pid", h.PID, "dir", h.Dir)
+		if err := a.Follow(ctx, h); err != nil {
+			log.Warn("re-attaching", "err", err)
+			e.handBack(d, log)
+			return
+		}
+		if rec.Remote == nil || rec.Remote.PID != h.PID {
+			e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
+		}
+	} else {
+		if form.Precheck != nil {
+			conn, err := e.conns.Get(ctx, j.Target)
+			if err != nil {
+				e.finishNow(ctx, d, rec, nil, err, log)
+				return
+			}
+			res, err := form.Precheck(ctx, conn)
+			if err != nil || res != nil {
+				e.finishNow(ctx, d, rec, res, err, log)
+				return
+			}
+		}
+		h, err = a.Launch(ctx, agent.Spec{JID: j.ID, Dir: j.AsyncDir, Script: form.Script, Stdin: form.Stdin, Limit: j.Async})
+		if err != nil {
+			if errors.Is(err, agent.ErrLaunch) {
+				msg := err.Error()
+				if i := len(agent.ErrLaunch.Error()) + 2; len(msg) > i {
+					msg = msg[i:]
+				}
+				e.finishNow(ctx, d, rec, map[string]any{"failed": 1, "changed": true, "msg": msg, "_gorun_launch_failed": true}, nil, log)
+				return
+			}
+			log.Warn("launching async job", "err", err)
+			e.handBack(d, log)
+			return
+		}
+		if !e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log) {
+			// Someone else owns the record now (cancelled): kill what we started.
+			_ = a.Kill(ctx, h, killGrace, "cancelled")
+			e.ack(ctx, d, log)
+			return
+		}
+	}
+	e.monitors.Add(1)
+	go func() {
+		defer e.monitors.Done()
+		e.monitor(d, rec, form, h, log)
+	}()
+}
+
+// setRemote records the job's handle on its target; false if the record is
+// no longer this executor's.
+func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h agent.Handle, launched time.Time, log *slog.Logger) bool {
+	ok := false
+	_, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
+		if cur.State != job.StateRunning || cur.Executor != e.cfg.ID {
+			return false
+		}
+		if cur.Remote != nil && cur.Remote.PID == h.PID && !cur.Remote.Launched.IsZero() {
+			launched = cur.Remote.Launched
+		}
+		cur.Remote = &job.Remote{Dir: h.Dir, PID: h.PID, ResultsFile: h.Dir, Launched: launched}
+		*rec = *cur
+		ok = true
+		return true
+	})
+	if err != nil {
+		log.Warn("recording the job's handle", "err", err)
+	}
+	return ok
+}
+
+// monitor follows a launched async job until it ends, kills it at its time
+// limit, records the outcome and acks the message. On a stop it hands the
+// message back so that another executor re-attaches.
+func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, log *slog.Logger) {
+	j := &d.Job
+	stopBeat := e.heartbeat(d)
+	defer stopBeat()
+	launched := time.Now()
+	if rec.Remote != nil && !rec.Remote.Launched.IsZero() {
+		launched = rec.Remote.Launched
+	}
+	var limit <-chan time.Time
+	if j.Async > 0 {
+		t := time.NewTimer(time.Until(launched.Add(time.Duration(j.Async) * time.Second)))
+		defer t.Stop()
+		limit = t.C
+	}
+	ctx := e.jobCtx
+	for {
+		a, err := e.agents.Get(ctx, j.Target)
+		if err != nil {
+			if ctx.Err() != nil {
+				e.handBack(d, log)
+				return
+			}
+			log.Warn("agent unavailable; retrying", "err", err)
+			select {
+			case <-time.After(time.Second):
+				continue
+			case <-e.stopping:
+				e.handBack(d, log)
+				return
+			case <-ctx.Done():
+				e.handBack(d, log)
+				return
+			}
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		type waited struct {
+			o   agent.Outcome
+			err error
+		}
+		wc := make(chan waited, 1)
+		go func() {
+			o, err := a.Wait(wctx, j.ID)
+			wc <- waited{o, err}
+		}()
+		select {
+		case w := <-wc:
+			cancel()
+			if errors.Is(w.err, agent.ErrLost) {
+				// The session died (connection lost); the job goes on: follow
+				// it again through a new agent.
+				if ctx.Err() != nil {
+					e.handBack(d, log)
+					return
+				}
+				na, err := e.agents.Get(ctx, j.Target)
+				if err == nil {
+					err = na.Follow(ctx, h)
+				}
+				if err != nil {
+					log.Warn("re-following after a lost agent", "err", err)
+				}
+				continue
+			}
+			if w.err != nil {
+				e.handBack(d, log)
+				return
+			}
+			e.complete(d, rec, form, h, a, w.o, log)
+			return
+		case <-limit:
+			cancel()
+			a.Forget(j.ID)
+			e.timeout(d, rec, h, a, log)
+			return
+		case <-e.stopping:
+			cancel()
+			a.Forget(j.ID)
+			log.Info("handing a running async job back on stop", "jid", j.ID)
+			e.handBackNow(d, log)
+			return
+		case <-ctx.Done():
+			cancel()
+			e.handBackNow(d, log)
+			return
+		}
+	}
+}
+
+// complete records how an async job ended.
+func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, a *agent.Agent, o agent.Outcome, log *slog.Logger) {
+	ctx := e.jobCtx
+	j := &d.Job
+	out, err := a.Collect(ctx, h)
+	if err != nil {
+		log.Warn("collecting async job output", "err", err)
+		e.handBack(d, log)
+		return
+	}
+	var result map[string]any
+	state := job.StateFinished
+	switch {
+	case out.Finished:
+		result = form.Finish(module.Output{RC: out.RC, Stdout: out.Stdout, Stderr: out.Stderr, Start: out.Start, End: out.End})
+	case out.TimedOut || o.Kind == agent.Timeout:
+		state = job.StateTimeout
+		result = map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}
+	default:
+		state = job.StateFailed
+		result = map[string]any{"failed": true, "changed": false,
+			"msg": fmt.Sprintf("async job process %d ended without an exit status", h.PID)}
+	}
+	if e.record(ctx, j.ID, rec, state, result, log) && j.Poll > 0 && state != job.StateTimeout {
+		if err := a.Remove(ctx, h.Dir); err != nil {
+			log.Debug("removing job directory", "err", err)
+		}
+	}
+	e.ack(ctx, d, log)
+}
+
+// timeout kills an async job at its limit and records it.
+func (e *Executor) timeout(d *queue.Delivery, rec *job.Record, h agent.Handle, a *agent.Agent, log *slog.Logger) {
+	ctx := e.jobCtx
+	if err := a.Kill(ctx, h, killGrace, "timeout"); err != nil {
+		log.Warn("killing timed-out job", "err", err)
+	}
+	e.record(ctx, d.Job.ID, rec, job.StateTimeout,
+		map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}, log)
+	e.ack(ctx, d, log)
+}
+
+// record writes a terminal state unless the record moved on (cancelled, or
+// claimed by a newer delivery).
+func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, state job.State, result map[string]any, log *slog.Logger) bool {
+	ok := false
+	_, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
+		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != rec.Attempt {
+			return false
+		}
+		cur.Ended = time.Now().UTC()
+		cur.SplitResult(result)
+		cur.State = state
+		if m, _ := result["msg"].(string); m != "" && state != job.StateFinished {
+			cur.Msg = m
+		}
+		*rec = *cur
+		ok = true
+		return true
+	})
+	if err != nil {
+		log.Error("recording async result", "err", err)
+	}
+	return ok
+}
+
+// finishNow records a result reached without a launch (or a run error).
+func (e *Executor) finishNow(ctx context.Context, d *queue.Delivery, rec *job.Record, result map[string]any, runErr error, log *slog.Logger) {
+	finish(rec, result, runErr)
+	if _, err := e.st.Modify(ctx, d.Job.ID, func(cur *job.Record) bool {
+		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != rec.Attempt {
+			return false
+		}
+		*cur = *rec
+		return true
+	}); err != nil {
+		log.Error("recording result", "err", err)
+		e.handBack(d, log)
+		return
+	}
+	e.ack(ctx, d, log)
+}
+
+func (e *Executor) handBackNow(d *queue.Delivery, log *slog.Logger) {
+	if err := d.Nak(0); err != nil {
+		log.Warn("nak failed; the job will be redelivered after the ack wait", "err", err)
+	}
+}

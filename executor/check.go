@@ -1,0 +1,99 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorun/gorun/agent"
+	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/module"
+	"github.com/gorun/gorun/status"
+)
+
+// Check looks at a running async job on its target and, if it has ended (or
+// passed its time limit), records its outcome with compare-and-swap — what
+// any process may do for a job whose executor is gone, so that no record
+// says "running" for a job that has ended. It returns the record as it now
+// stands; records that are terminal, not async, or not yet launched are
+// returned unchanged.
+func Check(ctx context.Context, st *status.Store, agents *agent.Pool, jid string) (*job.Record, error) {
+	e, err := st.Get(ctx, jid)
+	if err != nil {
+		return nil, err
+	}
+	rec := e.Record
+	if rec.State.Terminal() || rec.Async == 0 || rec.Remote == nil || rec.Remote.PID <= 0 {
+		return rec, nil
+	}
+	a, err := agents.Get(ctx, rec.Target)
+	if err != nil {
+		return rec, fmt.Errorf("reaching %s to check job %s: %w", rec.Host, jid, err)
+	}
+	h := agent.Handle{JID: jid, Dir: rec.Remote.Dir, PID: rec.Remote.PID}
+	out, err := a.Collect(ctx, h)
+	if err != nil {
+		return rec, fmt.Errorf("checking job %s on %s: %w", jid, rec.Host, err)
+	}
+	var state job.State
+	var result map[string]any
+	switch {
+	case out.Finished:
+		form, failed, err := module.AsyncOf(&job.Job{ID: jid, Module: rec.Module, Args: rec.Args})
+		switch {
+		case err != nil:
+			result = map[string]any{"failed": true, "changed": false, "msg": err.Error()}
+		case failed != nil:
+			result = failed
+		default:
+			result = form.Finish(module.Output{RC: out.RC, Stdout: out.Stdout, Stderr: out.Stderr, Start: out.Start, End: out.End})
+		}
+		state = job.StateFinished
+		if truthy(result["failed"]) {
+			state = job.StateFailed
+		}
+	case out.TimedOut:
+		state = job.StateTimeout
+		result = map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}
+	default:
+		alive, err := a.Alive(ctx, h)
+		if err != nil {
+			return rec, fmt.Errorf("checking job %s on %s: %w", jid, rec.Host, err)
+		}
+		if alive {
+			limit := rec.Remote.Launched.Add(time.Duration(rec.Async) * time.Second)
+			if rec.Remote.Launched.IsZero() || time.Now().Before(limit) {
+				return rec, nil
+			}
+			if err := a.Kill(ctx, h, killGrace, "timeout"); err != nil {
+				return rec, fmt.Errorf("killing timed-out job %s on %s: %w", jid, rec.Host, err)
+			}
+			state = job.StateTimeout
+			result = map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}
+		} else {
+			state = job.StateFailed
+			result = map[string]any{"failed": true, "changed": false,
+				"msg": fmt.Sprintf("async job process %d ended without an exit status", h.PID)}
+		}
+	}
+	rec.Ended = time.Now().UTC()
+	rec.SplitResult(result)
+	rec.State = state
+	if m, _ := result["msg"].(string); m != "" && state != job.StateFinished {
+		rec.Msg = m
+	}
+	if _, err := st.Update(ctx, rec, e.Revision); err != nil {
+		if errors.Is(err, status.ErrConflict) {
+			// someone else got there first: theirs stands
+			if cur, err := st.Get(ctx, jid); err == nil {
+				return cur.Record, nil
+			}
+		}
+		return rec, err
+	}
+	if rec.Poll > 0 && state != job.StateTimeout {
+		_ = a.Remove(ctx, h.Dir)
+	}
+	return rec, nil
+}
