@@ -35,7 +35,10 @@ gl() {
   if ! _e=$(mkdir -p "$_j" 2>&1); then echo "ERR could not create directory: $_b - $(_gq "$_e")"; return; fi
   if ! printf '%s' "$5" > "$_j/cmd" 2>/dev/null; then echo "ERR could not write to $_j"; return; fi
   if [ "$6" = 1 ]; then printf '%s' "$7" > "$_j/stdin"; else : > "$_j/stdin"; fi
+  rm -f "$_j/pid" "$_j/rc"
   _p=$(setsid /bin/sh -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 </dev/null >/dev/null 2>&1 & echo $!)
+  _n=0
+  while [ ! -s "$_j/pid" ] && [ $_n -lt 300 ]; do _n=$((_n+1)); sleep 0.01 2>/dev/null || sleep 1; done
   echo "OK $_p $_j"
 }
 _galive() {
