@@ -300,9 +300,65 @@ func okFields(first string) ([]string, error) {
 	case strings.HasPrefix(first, "OK"):
 		return strings.SplitN(strings.TrimSpace(strings.TrimPrefix(first, "OK")), " ", 2), nil
 	case strings.HasPrefix(first, "ERR "):
-		return nil, fmt.Errorf("%w: %s", ErrLaunch, strings.TrimPrefix(first, "ERR "))
+		return nil, newLaunchError(strings.TrimPrefix(first, "ERR "))
 	}
 	return nil, fmt.Errorf("agent: unexpected response %q", first)
+}
+
+// LaunchError is a failure to start a job, worded as Ansible's
+// async_wrapper words it; it wraps ErrLaunch.
+type LaunchError struct {
+	// Msg is the message ("could not create directory: DIR - [Errno 2] ...").
+	Msg string
+	// Exception is the Python exception Ansible would show
+	// ("FileNotFoundError: [Errno 2] No such file or directory: 'DIR'").
+	Exception string
+}
+
+func (e *LaunchError) Error() string { return e.Msg }
+
+// Unwrap makes errors.Is(err, ErrLaunch) hold.
+func (e *LaunchError) Unwrap() error { return ErrLaunch }
+
+// errnos maps strerror texts to errno numbers and Python exception classes.
+var errnos = map[string]struct {
+	n   int
+	exc string
+}{
+	"No such file or directory": {2, "FileNotFoundError"},
+	"Permission denied":         {13, "PermissionError"},
+	"File exists":               {17, "FileExistsError"},
+	"Not a directory":           {20, "NotADirectoryError"},
+	"No space left on device":   {28, "OSError"},
+	"Read-only file system":     {30, "OSError"},
+	"Operation not permitted":   {1, "PermissionError"},
+}
+
+// newLaunchError rewords the target's mkdir error ("mkdir: cannot create
+// directory '/x': No such file or directory") the way Python reports it.
+func newLaunchError(msg string) *LaunchError {
+	le := &LaunchError{Msg: msg}
+	prefix, detail, ok := strings.Cut(msg, " - ")
+	if !ok {
+		return le
+	}
+	i := strings.LastIndex(detail, ": ")
+	if i < 0 {
+		return le
+	}
+	reason := detail[i+2:]
+	e, known := errnos[reason]
+	if !known {
+		return le
+	}
+	path := detail[:i]
+	if j := strings.IndexAny(path, "'\u2018"); j >= 0 {
+		path = strings.Trim(path[j:], "'\u2018\u2019")
+	}
+	py := fmt.Sprintf("[Errno %d] %s: '%s'", e.n, reason, path)
+	le.Msg = prefix + " - " + py
+	le.Exception = e.exc + ": " + py
+	return le
 }
 
 // Launch starts a job detached on the target and returns its handle.

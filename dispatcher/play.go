@@ -207,7 +207,8 @@ func (pr *playRun) runList(ctx context.Context, tasks []*playbook.Task, parents 
 			pr.runTaskOn(ctx, &scoped{task: t, parents: parents}, active, false)
 		}
 		if len(activeHosts(pr.hosts)) == 0 {
-			pr.r.cb.NoMoreHosts()
+			// (ansible-core's linear strategy announces NO MORE HOSTS LEFT
+			// only for any_errors_fatal and max_fail_percentage)
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	osuser "os/user"
 	"path"
 	"sort"
 	"strconv"
@@ -35,8 +36,10 @@ func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars m
 		return map[string]any{"failed": true, "changed": false, "msg": "async is not supported for this task.",
 			"exception": "NoneType: None\n"}, true
 	}
-	if asyncVal > 0 && pr.r.cfg.Check && !pr.checkModeOff(st, vars) {
-		return map[string]any{"failed": true, "changed": false, "msg": "check mode and async cannot be used on same task."}, true
+	check := pr.checkMode(st, vars)
+	if asyncVal > 0 && check {
+		return map[string]any{"failed": true, "changed": false, "msg": "check mode and async cannot be used on same task.",
+			"exception": "NoneType: None\n"}, true
 	}
 	args, err := pr.renderArgs(t, vars)
 	if err != nil {
@@ -64,7 +67,7 @@ func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars m
 	j := &job.Job{
 		ID: job.NewID(), RunID: pr.r.cfg.RunID, Task: ev.TaskName, Module: info.Name, Args: args, Env: env,
 		Target: target, NoLog: a.noLog, Async: asyncVal, Poll: poll, AsyncDir: asyncDir,
-		CheckMode: pr.r.cfg.Check && !pr.checkModeOff(st, vars), Created: time.Now().UTC(),
+		CheckMode: check, Created: time.Now().UTC(),
 	}
 	if asyncVal > 0 {
 		return pr.runAsync(ctx, j, h, ev)
@@ -101,13 +104,19 @@ func recordResult(rec *job.Record) map[string]any {
 	return rec.FullResult()
 }
 
-func (pr *playRun) checkModeOff(st *scoped, vars map[string]any) bool {
+// checkMode reports whether a task runs in check mode: its (or its blocks')
+// check_mode keyword, else --check.
+func (pr *playRun) checkMode(st *scoped, vars map[string]any) bool {
+	check := pr.r.cfg.Check
+	if pr.play.CheckMode != nil {
+		check = pr.flag(pr.play.CheckMode, vars)
+	}
 	for _, t := range append(append([]*playbook.Task{}, st.parents...), st.task) {
-		if t.CheckMode != nil && !pr.flag(t.CheckMode, vars) {
-			return true
+		if t.CheckMode != nil {
+			check = pr.flag(t.CheckMode, vars)
 		}
 	}
-	return false
+	return check
 }
 
 func (pr *playRun) asyncParams(t *playbook.Task, vars map[string]any) (asyncVal, poll int, err error) {
@@ -193,7 +202,11 @@ func (pr *playRun) prepareAction(mod string, args map[string]any, vars map[strin
 				return map[string]any{"failed": true, "msg": "'msg' and 'var' are incompatible options"}
 			}
 			expr := jinja.PyStr(name)
-			val, err := pr.r.tmpl.Eval(expr, vars)
+			tpl := expr
+			if !jinja.IsTemplate(expr) {
+				tpl = "{{ " + expr + " }}"
+			}
+			val, err := pr.r.tmpl.Value(tpl, vars)
 			switch {
 			case err == nil:
 				args["_value"] = pr.recursiveRender(val, vars)
@@ -312,15 +325,15 @@ func (pr *playRun) asyncStatus(ctx context.Context, args map[string]any, vars ma
 	}
 	for k := range args {
 		if k != "jid" && k != "mode" && k != "_async_dir" {
-			return map[string]any{"failed": true, "changed": false,
+			return map[string]any{"failed": true, "changed": false, "exception": "NoneType: None\n",
 				"msg": fmt.Sprintf("Unsupported parameters for (async_status) module: %s. Supported parameters include: _async_dir, jid, mode.", k)}
 		}
 	}
 	if _, ok := args["jid"]; !ok || jid == "" {
-		return map[string]any{"failed": true, "changed": false, "msg": "missing required arguments: jid"}
+		return map[string]any{"failed": true, "changed": false, "exception": "NoneType: None\n", "msg": "missing required arguments: jid"}
 	}
 	if mode != "status" && mode != "cleanup" {
-		return map[string]any{"failed": true, "changed": false, "msg": "value of mode must be one of: status, cleanup, got: " + mode}
+		return map[string]any{"failed": true, "changed": false, "exception": "NoneType: None\n", "msg": "value of mode must be one of: status, cleanup, got: " + mode}
 	}
 	dir := pr.r.cfg.AsyncDir
 	if s := firstString(vars, "ansible_async_dir"); s != "" {
@@ -334,15 +347,15 @@ func (pr *playRun) asyncStatus(ctx context.Context, args map[string]any, vars ma
 		return map[string]any{"failed": true, "changed": false, "msg": "reading job record: " + err.Error()}
 	}
 	var rec *job.Record
+	file := joinDir(pr.expandHome(dir, vars), jid)
 	if found {
 		rec = e.Record
 		if rec.Async == 0 {
 			found = false // a synchronous job is not an async job
-		} else if rec.Remote != nil && rec.Remote.Dir != "" {
-			dir = rec.Remote.Dir
+		} else if rec.Remote != nil && rec.Remote.ResultsFile != "" {
+			file = rec.Remote.ResultsFile
 		}
 	}
-	file := joinDir(dir, jid)
 	if mode == "cleanup" {
 		base["erased"] = file
 		if found {
@@ -385,6 +398,44 @@ func (pr *playRun) asyncStatus(ctx context.Context, args map[string]any, vars ma
 
 func joinDir(dir, jid string) string {
 	return path.Join(dir, jid)
+}
+
+// expandHome expands a leading ~ of a target path the way Ansible's
+// controller does (~ is the remote user's home). gorun does not ask the
+// target: root's home is /root, the local user's is known, others are
+// taken to be /home/<user>.
+func (pr *playRun) expandHome(dir string, vars map[string]any) string {
+	if dir != "~" && !strings.HasPrefix(dir, "~/") {
+		return dir
+	}
+	user := firstString(vars, "ansible_user", "ansible_ssh_user")
+	if user == "" {
+		user = pr.r.cfg.RemoteUser
+	}
+	if firstString(vars, "ansible_connection") == "local" {
+		user = ""
+	}
+	var home string
+	switch {
+	case user == "root":
+		home = "/root"
+	case user == "" || user == currentUser():
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return dir
+		}
+		home = h
+	default:
+		home = "/home/" + user
+	}
+	return home + strings.TrimPrefix(dir, "~")
+}
+
+func currentUser() string {
+	if u, err := osuser.Current(); err == nil {
+		return u.Username
+	}
+	return ""
 }
 
 // runAsync runs an async job: with poll 0 it returns once the job runs on

@@ -393,7 +393,7 @@ func (pr *playRun) attempts(ctx context.Context, st *scoped, h *hostState, vars 
 	retries := 1
 	delay := 5
 	if len(t.Until) > 0 {
-		retries = 3
+		retries = 4 // the retries keyword defaults to 3 in ansible-core 2.14: 3 retries after the first run
 		if t.Retries != nil {
 			n, err := pr.intKeyword(t.Retries, vars)
 			if err != nil {

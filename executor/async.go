@@ -80,12 +80,13 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 		}
 		h, err = a.Launch(ctx, agent.Spec{JID: j.ID, Dir: j.AsyncDir, Script: form.Script, Stdin: form.Stdin, Limit: j.Async})
 		if err != nil {
-			if errors.Is(err, agent.ErrLaunch) {
-				msg := err.Error()
-				if i := len(agent.ErrLaunch.Error()) + 2; len(msg) > i {
-					msg = msg[i:]
+			var le *agent.LaunchError
+			if errors.As(err, &le) {
+				res := map[string]any{"failed": 1, "changed": true, "msg": le.Msg}
+				if le.Exception != "" {
+					res["exception"] = le.Exception
 				}
-				e.finishNow(ctx, d, rec, map[string]any{"failed": 1, "changed": true, "msg": msg, "_gorun_launch_failed": true}, nil, log)
+				e.finishNow(ctx, d, rec, res, nil, log)
 				return
 			}
 			log.Warn("launching async job", "err", err)

@@ -170,15 +170,27 @@ func (e *Env) String(tpl string, vars map[string]any) (string, error) {
 	return e.render(c, vars)
 }
 
-// Value renders a template and returns a native value when the whole string
-// is one expression: "{{ [1, 2] }}" gives []any{1, 2}, "{{ 3 }}" gives 3,
-// "{{ x }}" gives x's value unchanged. Any other template gives its string,
-// except that, as Ansible 2.14's templar does, text that looks like a list,
-// dict or bool ("[{{ a }}, 2]", "True") is converted with literal_eval.
-// A string with no template syntax is returned unchanged.
+// Value renders a template as Ansible 2.14's templar does (jinja2_native
+// off): a template that is exactly one variable ("{{ x }}") holding a
+// number, bool or None gives that value unchanged; a template whose one
+// expression is a list or dict gives it; any other template gives its text, except that
+// text that looks like a list, dict or bool ("[1, 2]", "{'a': 1}", "True")
+// is converted with literal_eval. So "{{ [1, 2] }}" gives []any{1, 2} and
+// "{{ true }}" true, but "{{ 1 + 1 }}" gives "2" and "{{ r.rc }}" "0", as in
+// Ansible. A string with no template syntax is returned unchanged.
 func (e *Env) Value(tpl string, vars map[string]any) (any, error) {
 	if !IsTemplate(tpl) {
 		return tpl, nil
+	}
+	if m := singleVarRE.FindStringSubmatch(tpl); m != nil {
+		// Ansible's fast path for one bare variable: numbers, bools and
+		// None come back as they are.
+		if v, ok := vars[m[1]]; ok {
+			switch v.(type) {
+			case nil, bool, int, int64, float64:
+				return v, nil
+			}
+		}
 	}
 	c, err := e.compile(tpl)
 	if err != nil {
@@ -186,20 +198,43 @@ func (e *Env) Value(tpl string, vars map[string]any) (any, error) {
 	}
 	if c.single != nil {
 		v, err := e.evalSingle(c, vars)
-		if str, ok := v.(string); ok && err == nil {
-			// As in String: keep the trailing newline Jinja2 dropped ("{{ x }}\n").
-			if n := trailingNewlines(tpl) - trailingNewlines(str); n > 0 {
-				v = str + strings.Repeat("\n", n)
-			}
+		if err != nil {
+			return nil, err
 		}
-		return v, err
+		switch x := v.(type) {
+		case []any, map[string]any, bool:
+			return v, nil
+		case nil:
+			return "", nil
+		case string:
+			// As in String: keep the trailing newline Jinja2 dropped ("{{ x }}\n").
+			if n := trailingNewlines(tpl) - trailingNewlines(x); n > 0 {
+				x += strings.Repeat("\n", n)
+			}
+			if noTypeRE.MatchString(tpl) {
+				return x, nil
+			}
+			return maybeLiteralEval(x), nil
+		default:
+			return PyStr(v), nil
+		}
 	}
 	s, err := e.render(c, vars)
 	if err != nil {
 		return nil, err
 	}
+	if noTypeRE.MatchString(tpl) {
+		return s, nil
+	}
 	return maybeLiteralEval(s), nil
 }
+
+// noTypeRE is Ansible's _no_type_regex: a template ending in a filter that
+// makes text (to_json, string, ...) is never converted back to data.
+var noTypeRE = regexp.MustCompile(`(?s).*?\|\s*(?:string|to_json|to_nice_json|to_yaml|to_nice_yaml|ppretty|json)(?:\([^|]*\))?\s*\)?\s*(?:\}\})`)
+
+// singleVarRE is Ansible's SINGLE_VAR: a template that is one bare variable.
+var singleVarRE = regexp.MustCompile(`^\{\{\s*(\w*)\s*\}\}\n?$`)
 
 // Data applies Value recursively to every string in maps and lists; map keys
 // are rendered with String. Data that contains no template is returned as is.
@@ -280,6 +315,10 @@ func (e *Env) Eval(expr string, vars map[string]any) (any, error) {
 	if IsTemplate(expr) {
 		return e.Value(expr, vars)
 	}
+	return e.eval(expr, vars)
+}
+
+func (e *Env) eval(expr string, vars map[string]any) (any, error) {
 	c, err := e.compileExpr(expr)
 	if err != nil {
 		return nil, err

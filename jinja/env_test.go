@@ -102,8 +102,9 @@ func TestValueReturnsVariableUnchanged(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(v, []any{"a"}) {
 		t.Fatalf("[]string: %#v %v", v, err)
 	}
+	// as Ansible 2.14 (jinja2_native off): an expression's number is text
 	v, err = e.Value("{{ y + 1 }}", map[string]any{"y": int64(41)})
-	if err != nil || v != 42 {
+	if err != nil || v != "42" {
 		t.Fatalf("int64: %#v %v", v, err)
 	}
 }
@@ -127,7 +128,7 @@ func TestData(t *testing.T) {
 	want := map[string]any{
 		"plain":     "text",
 		"num":       3,
-		"list":      []any{"HELLO", 2, map[string]any{"deep": 4}},
+		"list":      []any{"HELLO", 2, map[string]any{"deep": "4"}},
 		"hello_key": "v3",
 		"static":    static,
 		"none":      nil,

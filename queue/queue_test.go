@@ -140,4 +140,3 @@ func TestRedeliveryAndInProgress(t *testing.T) {
 	}
 	_ = d2.Ack(ctx)
 }
-

@@ -145,4 +145,3 @@ func TestSubscribeSeesCurrent(t *testing.T) {
 		t.Fatalf("list: %v %d", err, len(recs))
 	}
 }
-
