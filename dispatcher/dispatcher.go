@@ -56,6 +56,12 @@ type Config struct {
 	// ansible.cfg ssh_args); only -o UserKnownHostsFile and -o
 	// StrictHostKeyChecking are honoured.
 	SSHArgs string
+	// Become, BecomeUser, BecomeMethod and BecomePassword are the -b,
+	// --become-user, --become-method and -K defaults.
+	Become         bool
+	BecomeUser     string
+	BecomeMethod   string
+	BecomePassword string
 	// PollInterval is the default poll of async tasks, in seconds (default 10).
 	PollInterval int
 	// AsyncDir is the default async job directory (default ~/.ansible_async).

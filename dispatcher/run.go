@@ -47,7 +47,7 @@ func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars m
 			"The task includes an option with an undefined variable. The error was: %s\n\n%s", templateErr(err), errorContext(t.Pos))}, true
 	}
 	if info.Controller {
-		return pr.controller(ctx, t, info, args, vars)
+		return pr.controller(ctx, st, info, args, vars)
 	}
 	if res := pr.prepareAction(t.Module, args, vars); res != nil {
 		return res, false
@@ -300,10 +300,10 @@ func (pr *playRun) environment(st *scoped, vars map[string]any) (map[string]stri
 }
 
 // controller answers actions that need no job: async_status and meta.
-func (pr *playRun) controller(ctx context.Context, t *playbook.Task, info *module.Info, args map[string]any, vars map[string]any) (map[string]any, bool) {
+func (pr *playRun) controller(ctx context.Context, st *scoped, info *module.Info, args map[string]any, vars map[string]any) (map[string]any, bool) {
 	switch info.Name {
 	case "async_status":
-		return pr.asyncStatus(ctx, args, vars), false
+		return pr.asyncStatus(ctx, st, args, vars), false
 	case "meta":
 		action := jinja.PyStr(args["_raw_params"])
 		switch action {
@@ -317,7 +317,7 @@ func (pr *playRun) controller(ctx context.Context, t *playbook.Task, info *modul
 
 // asyncStatus answers async_status from the job's KV record: no round trip
 // to the target.
-func (pr *playRun) asyncStatus(ctx context.Context, args map[string]any, vars map[string]any) map[string]any {
+func (pr *playRun) asyncStatus(ctx context.Context, st *scoped, args map[string]any, vars map[string]any) map[string]any {
 	jid := jinja.PyStr(args["jid"])
 	mode := "status"
 	if m, ok := args["mode"]; ok {
@@ -347,7 +347,7 @@ func (pr *playRun) asyncStatus(ctx context.Context, args map[string]any, vars ma
 		return map[string]any{"failed": true, "changed": false, "msg": "reading job record: " + err.Error()}
 	}
 	var rec *job.Record
-	file := joinDir(pr.expandHome(dir, vars), jid)
+	file := joinDir(pr.expandHome(dir, vars, st), jid)
 	if found {
 		rec = e.Record
 		if rec.Async == 0 {
@@ -404,7 +404,7 @@ func joinDir(dir, jid string) string {
 // controller does (~ is the remote user's home). gorun does not ask the
 // target: root's home is /root, the local user's is known, others are
 // taken to be /home/<user>.
-func (pr *playRun) expandHome(dir string, vars map[string]any) string {
+func (pr *playRun) expandHome(dir string, vars map[string]any, st *scoped) string {
 	if dir != "~" && !strings.HasPrefix(dir, "~/") {
 		return dir
 	}
@@ -414,6 +414,11 @@ func (pr *playRun) expandHome(dir string, vars map[string]any) string {
 	}
 	if firstString(vars, "ansible_connection") == "local" {
 		user = ""
+	}
+	var t job.Target
+	pr.becomeSettings(&t, vars, st)
+	if t.Become {
+		user = t.BecomeUser
 	}
 	var home string
 	switch {

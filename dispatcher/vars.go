@@ -260,12 +260,66 @@ func (pr *playRun) target(h string, vars map[string]any, st *scoped) (job.Target
 			t.HostKeyChecking = b
 		}
 	}
+	pr.becomeSettings(&t, vars, st)
 	if v := first(vars, "ansible_ssh_timeout", "ansible_timeout"); v != nil {
 		if n, err := toInt(v); err == nil && n > 0 {
 			t.ConnectTimeout = time.Duration(n) * time.Second
 		}
 	}
 	return t, nil
+}
+
+// becomeSettings fills t's privilege escalation from the CLI defaults, the
+// play's, blocks' and task's keywords, and the ansible_become* variables
+// (which win, as connection variables do).
+func (pr *playRun) becomeSettings(t *job.Target, vars map[string]any, st *scoped) {
+	cfg := &pr.r.cfg
+	t.Become, t.BecomeUser, t.BecomeMethod, t.BecomePassword = cfg.Become, cfg.BecomeUser, cfg.BecomeMethod, cfg.BecomePassword
+	if p := pr.play; p != nil {
+		if p.Become != nil {
+			t.Become = *p.Become
+		}
+		if p.BecomeUser != "" {
+			t.BecomeUser = p.BecomeUser
+		}
+		if p.BecomeMethod != "" {
+			t.BecomeMethod = p.BecomeMethod
+		}
+	}
+	if st != nil {
+		for _, k := range append(append([]*playbook.Task{}, st.parents...), st.task) {
+			if k.Become != nil {
+				t.Become = pr.flag(k.Become, vars)
+			}
+			if k.BecomeUser != nil {
+				if s, err := pr.r.tmpl.String(jinja.PyStr(k.BecomeUser), vars); err == nil {
+					t.BecomeUser = s
+				}
+			}
+			if k.BecomeMethod != nil {
+				if s, err := pr.r.tmpl.String(jinja.PyStr(k.BecomeMethod), vars); err == nil {
+					t.BecomeMethod = s
+				}
+			}
+		}
+	}
+	if v := first(vars, "ansible_become"); v != nil {
+		if b, ok := toBool(v); ok {
+			t.Become = b
+		}
+	}
+	if s := firstString(vars, "ansible_become_user"); s != "" {
+		t.BecomeUser = s
+	}
+	if s := firstString(vars, "ansible_become_method"); s != "" {
+		t.BecomeMethod = s
+	}
+	if s := firstString(vars, "ansible_become_password", "ansible_become_pass", "ansible_sudo_pass"); s != "" {
+		t.BecomePassword = s
+	}
+	if t.Become && t.BecomeUser == "" {
+		t.BecomeUser = "root"
+	}
 }
 
 // applySSHArgs honours the -o options of ssh arguments that matter to

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorun/gorun/agent"
+	"github.com/gorun/gorun/become"
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/module"
@@ -27,6 +28,24 @@ import (
 // Connector hands out connections to targets (connection.Pool implements it).
 type Connector interface {
 	Get(ctx context.Context, t job.Target) (connection.Conn, error)
+}
+
+// becoming wraps the connections of targets that ask for privilege
+// escalation, so that modules and agents run as the become user.
+type becoming struct{ Connector }
+
+func (b becoming) Get(ctx context.Context, t job.Target) (connection.Conn, error) {
+	c, err := b.Connector.Get(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return become.Wrap(c, t)
+}
+
+// NewAgentPool returns a pool of async agents on conns, with privilege
+// escalation applied, for processes that check on jobs (see Check).
+func NewAgentPool(conns Connector, log *slog.Logger) *agent.Pool {
+	return agent.NewPool(becoming{conns}, log)
 }
 
 // Config configures an executor. Zero values take the documented defaults.
@@ -92,6 +111,7 @@ func New(cfg Config, q *queue.Queue, st *status.Store, conns Connector) (*Execut
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := cfg.Logger.With("executor", cfg.ID)
+	conns = becoming{conns}
 	return &Executor{cfg: cfg, q: q, st: st, conns: conns, log: log, agents: agent.NewPool(conns, log),
 		stopping: make(chan struct{}), jobCtx: ctx, hardStop: cancel}, nil
 }

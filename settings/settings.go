@@ -38,6 +38,12 @@ type Settings struct {
 	Inventory []string
 	// NoColor and ForceColor (ANSIBLE_NOCOLOR, NO_COLOR, ANSIBLE_FORCE_COLOR, [defaults] nocolor/force_color).
 	NoColor, ForceColor bool
+	// Become, BecomeUser, BecomeMethod ([privilege_escalation] become,
+	// become_user, become_method; ANSIBLE_BECOME, ANSIBLE_BECOME_USER,
+	// ANSIBLE_BECOME_METHOD).
+	Become       bool
+	BecomeUser   string
+	BecomeMethod string
 	// Warnings about values that could not be used.
 	Warnings []string
 }
@@ -122,6 +128,15 @@ func Load(getenv func(string) string, cwd, home string) (*Settings, error) {
 	}
 	if v, ok := get("ANSIBLE_NOCOLOR", "defaults", "nocolor"); ok {
 		boolVal("nocolor", v, &s.NoColor)
+	}
+	if v, ok := get("ANSIBLE_BECOME", "privilege_escalation", "become"); ok {
+		boolVal("become", v, &s.Become)
+	}
+	if v, ok := get("ANSIBLE_BECOME_USER", "privilege_escalation", "become_user"); ok {
+		s.BecomeUser = v
+	}
+	if v, ok := get("ANSIBLE_BECOME_METHOD", "privilege_escalation", "become_method"); ok {
+		s.BecomeMethod = v
 	}
 	if getenv("NO_COLOR") != "" {
 		s.NoColor = true

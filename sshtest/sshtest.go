@@ -70,6 +70,7 @@ func (h Host) HostPort() string { return net.JoinHostPort(h.Addr, strconv.Itoa(h
 
 // Fleet is a set of running sshd hosts started by Start.
 type Fleet struct {
+	authorizedKeys string // world-readable: sshd reads it as the user logging in
 	// Hosts are the hosts, in inventory order.
 	Hosts []Host
 	// Dir is the fleet's state directory (a t.TempDir()): keys, sshd
@@ -209,7 +210,19 @@ func Start(t testing.TB, n int, opts ...Option) *Fleet {
 		t.Fatalf("sshtest: client key: %v", err)
 	}
 	f.signer = signer
-	if err := os.WriteFile(filepath.Join(f.Dir, "authorized_keys"), ssh.MarshalAuthorizedKey(pub), 0o600); err != nil {
+	// sshd reads authorized_keys with the privileges of the user logging
+	// in, so the file lives in a directory every user can traverse (it
+	// holds only a public key), for tests that log in as other users.
+	pubDir, err := os.MkdirTemp("", "gorun-sshtest-pub")
+	if err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(pubDir) })
+	if err := os.Chmod(pubDir, 0o755); err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	f.authorizedKeys = filepath.Join(pubDir, "authorized_keys")
+	if err := os.WriteFile(f.authorizedKeys, ssh.MarshalAuthorizedKey(pub), 0o644); err != nil {
 		t.Fatalf("sshtest: %v", err)
 	}
 	usePAM := needsPAM(u.Username)
@@ -401,7 +414,7 @@ X11Forwarding no
 Subsystem sftp internal-sftp
 SetEnv SHLVL=1
 LogLevel VERBOSE
-`, filepath.Join(f.Dir, name+".pid"), filepath.Join(f.Dir, "authorized_keys"), pam)
+`, filepath.Join(f.Dir, name+".pid"), f.authorizedKeys, pam)
 		if penalties {
 			cfg.WriteString("PerSourcePenalties no\n")
 		}

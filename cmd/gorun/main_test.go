@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,12 +29,25 @@ type result struct {
 // gorun runs the CLI in-process with its own state directory.
 func gorun(t *testing.T, stateDir string, extraEnv map[string]string, args ...string) result {
 	t.Helper()
+	return gorunIn(t, stateDir, extraEnv, "", args...)
+}
+
+// gorunStdin is gorun with standard input.
+func gorunStdin(t *testing.T, stateDir, stdin string, args ...string) result {
+	t.Helper()
+	return gorunIn(t, stateDir, nil, stdin, args...)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func gorunIn(t *testing.T, stateDir string, extraEnv map[string]string, stdin string, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	envs := map[string]string{"GORUN_STATE_DIR": stateDir, "ANSIBLE_NOCOWS": "1"}
 	for k, v := range extraEnv {
 		envs[k] = v
 	}
-	e := &env{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), getenv: func(k string) string { return envs[k] }}
+	e := &env{stdout: &out, stderr: &errb, stdin: strings.NewReader(stdin), getenv: func(k string) string { return envs[k] }}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	code := run(ctx, e, args)

@@ -30,6 +30,10 @@ var playbookOpts = append([]*opt{
 	{short: "u", long: []string{"user"}, arg: "REMOTE_USER", help: "connect as this user"},
 	{long: []string{"private-key", "key-file"}, arg: "PRIVATE_KEY_FILE", help: "use this file to authenticate the connection"},
 	{short: "T", long: []string{"timeout"}, arg: "TIMEOUT", help: "override the connection timeout in seconds (default 10)"},
+	{short: "b", long: []string{"become"}, help: "run operations with become (does not imply password prompting)"},
+	{long: []string{"become-user"}, arg: "BECOME_USER", help: "run operations as this user (default root)"},
+	{long: []string{"become-method"}, arg: "BECOME_METHOD", help: "privilege escalation method to use (sudo or su; default sudo)"},
+	{short: "K", long: []string{"ask-become-pass"}, help: "ask for privilege escalation password"},
 	{short: "C", long: []string{"check"}, help: "don't make any changes; instead, try to predict some of the changes that may occur"},
 	{short: "v", long: []string{"verbose"}, help: "verbose mode (-vvv for more)"},
 	{long: []string{"syntax-check"}, help: "perform a syntax check on the playbook, but do not execute it"},
@@ -103,6 +107,14 @@ func cmdPlaybook(ctx context.Context, e *env, args []string) int {
 		return fail(e, 1, fmt.Sprintf("ERROR! Invalid connection plugin %q: gorun supports ssh and local", conn))
 	}
 
+	becomePass := ""
+	if p.has("ask-become-pass") {
+		pw, err := askPassword(e, "BECOME password: ")
+		if err != nil {
+			return fail(e, 1, "ERROR! reading the become password: "+err.Error())
+		}
+		becomePass = pw
+	}
 	extra := map[string]any{}
 	for _, ev := range p.vals["extra-vars"] {
 		m, code, err := parseExtraVars(ev, cwd)
@@ -194,6 +206,8 @@ func cmdPlaybook(ctx context.Context, e *env, args []string) int {
 		PrivateKeyFile: firstNonEmpty(p.str("private-key"), cfg.PrivateKeyFile),
 		ConnectTimeout: time.Duration(timeout) * time.Second, HostKeyChecking: cfg.HostKeyChecking,
 		SSHArgs: cfg.SSHArgs, PollInterval: cfg.PollInterval, AsyncDir: cfg.AsyncDir, Logger: log,
+		Become: p.has("become") || cfg.Become, BecomeUser: firstNonEmpty(p.str("become-user"), cfg.BecomeUser),
+		BecomeMethod: firstNonEmpty(p.str("become-method"), cfg.BecomeMethod), BecomePassword: becomePass,
 	}, be.Queue, be.Store, inv, out)
 	if err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())

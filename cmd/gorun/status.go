@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gorun/gorun/agent"
 	"github.com/gorun/gorun/display"
 	"github.com/gorun/gorun/executor"
 	"github.com/gorun/gorun/job"
@@ -47,7 +46,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	rec := ent.Record
 	if !rec.State.Terminal() && rec.Async > 0 && be.soleOwner() {
 		// No executor follows this job any more: look at it on its target.
-		agents := agent.NewPool(be.node.Pool, logger(e, 0))
+		agents := executor.NewAgentPool(be.node.Pool, logger(e, 0))
 		defer agents.Close()
 		if r, err := executor.Check(ctx, be.Store, agents, jid); err == nil {
 			rec = r
