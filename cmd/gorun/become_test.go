@@ -11,8 +11,8 @@ import (
 )
 
 const (
-	becomeUser   = "gorun-become"  // a plain second user to become
-	sudoerUser   = "gorun-sudoer"  // logs in, may sudo with its password
+	becomeUser   = "gorun-become" // a plain second user to become
+	sudoerUser   = "gorun-sudoer" // logs in, may sudo with its password
 	sudoerPasswd = "gorun-Pw-4-tests"
 )
 
