@@ -26,7 +26,7 @@ func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars m
 	t := st.task
 	info, ok := module.Lookup(t.Module)
 	if !ok {
-		return map[string]any{"failed": true, "msg": fmt.Sprintf("couldn't resolve module/action '%s'", t.Action)}, true
+		return map[string]any{"failed": true, "msg": fmt.Sprintf("The module %s was not found in configured module paths", t.Action)}, true
 	}
 	asyncVal, poll, err := pr.asyncParams(t, vars)
 	if err != nil {

@@ -2,6 +2,7 @@
 // actions and polling — on fleets of SSH hosts, through NATS JetStream.
 //
 //	gorun playbook [-i INVENTORY] [-f FORKS] [-l LIMIT] [-e VARS] [-c ssh|local] [-v] [--json] PLAYBOOK...
+//	gorun run PATTERN [-i INVENTORY] -m MODULE -a ARGS [-B SECONDS] [-P POLL] [-f FORKS]
 //	gorun status [--json] JID
 //	gorun version
 //
@@ -42,6 +43,7 @@ const topUsage = `usage: gorun COMMAND [options] [args]
 
 commands:
   playbook    run playbooks (as ansible-playbook)
+  run         run one module on hosts (as ansible: gorun run PATTERN -m MODULE -a ARGS [-B S -P S])
   status      show a job record (gorun status [--json] JID)
   version     print the version
 
@@ -56,6 +58,8 @@ func run(ctx context.Context, e *env, args []string) int {
 	switch args[0] {
 	case "playbook":
 		return cmdPlaybook(ctx, e, args[1:])
+	case "run":
+		return cmdRun(ctx, e, args[1:])
 	case "status":
 		return cmdStatus(ctx, e, args[1:])
 	case "version", "--version":

@@ -21,7 +21,9 @@ import (
 	"github.com/gorun/gorun/settings"
 )
 
-var playbookOpts = append([]*opt{
+// commonOpts are the options gorun playbook and gorun run share (those of
+// ansible-playbook and ansible).
+var commonOpts = []*opt{
 	{short: "i", long: []string{"inventory", "inventory-file"}, arg: "INVENTORY", help: "inventory file, directory or comma-separated host list (repeatable)"},
 	{short: "f", long: []string{"forks"}, arg: "FORKS", help: "number of parallel processes to use (default 5)"},
 	{short: "l", long: []string{"limit"}, arg: "SUBSET", help: "further limit selected hosts to an additional pattern"},
@@ -36,109 +38,117 @@ var playbookOpts = append([]*opt{
 	{short: "K", long: []string{"ask-become-pass"}, help: "ask for privilege escalation password"},
 	{short: "C", long: []string{"check"}, help: "don't make any changes; instead, try to predict some of the changes that may occur"},
 	{short: "v", long: []string{"verbose"}, help: "verbose mode (-vvv for more)"},
+	{short: "h", long: []string{"help"}, help: "show this help message and exit"},
+}
+
+var playbookOpts = append(append([]*opt{}, commonOpts...), append([]*opt{
 	{long: []string{"syntax-check"}, help: "perform a syntax check on the playbook, but do not execute it"},
 	{long: []string{"list-hosts"}, help: "outputs a list of matching hosts; does not execute anything else"},
 	{long: []string{"json"}, help: "print one JSON document of all results instead of the default output"},
-	{short: "h", long: []string{"help"}, help: "show this help message and exit"},
-}, natsOpts...)
+}, natsOpts...)...)
 
-func cmdPlaybook(ctx context.Context, e *env, args []string) int {
-	p, err := parseOpts(args, playbookOpts)
-	if err != nil {
-		return usageFail(e, "playbook", "PLAYBOOK [PLAYBOOK ...]", playbookOpts, err.Error())
-	}
-	if p.has("help") {
-		fmt.Fprint(e.stdout, usage("playbook", "PLAYBOOK [PLAYBOOK ...]", playbookOpts))
-		return 0
-	}
-	if len(p.args) == 0 {
-		return usageFail(e, "playbook", "PLAYBOOK [PLAYBOOK ...]", playbookOpts, "the following arguments are required: playbook")
-	}
-	cwd, _ := os.Getwd()
-	home, _ := os.UserHomeDir()
-	cfg, err := settings.Load(e.getenv, cwd, home)
-	if err != nil {
-		return fail(e, 1, "ERROR! "+err.Error())
-	}
-	verbosity := p.count["verbose"]
-	log := logger(e, verbosity)
+// session is what gorun playbook and gorun run set up before running.
+type session struct {
+	cfg       *settings.Settings
+	cwd       string
+	verbosity int
+	forks     int
+	inv       *inventory.Inventory
+	runID     string
+	dcfg      dispatcher.Config
+	warnings  []string
+}
+
+// output returns the callback for the run's output (the default one, or
+// JSON with --json) after printing the warnings gathered so far.
+func (s *session) output(e *env, p *parsed) dispatcher.Callback {
 	var out dispatcher.Callback
-	var human *display.Default
-	runID := dispatcher.NewRunID()
 	if p.has("json") {
-		out = display.NewJSON(e.stdout, e.stderr, runID)
+		out = display.NewJSON(e.stdout, e.stderr, s.runID)
 	} else {
-		color := (e.isTTY && !cfg.NoColor) || cfg.ForceColor
-		human = display.NewDefault(e.stdout, e.stderr, display.Options{Verbosity: verbosity, Color: color})
-		out = human
+		color := (e.isTTY && !s.cfg.NoColor) || s.cfg.ForceColor
+		out = display.NewDefault(e.stdout, e.stderr, display.Options{Verbosity: s.verbosity, Color: color})
 	}
-	for _, w := range cfg.Warnings {
+	for _, w := range s.warnings {
 		out.Warning(w)
 	}
-	if verbosity > 0 && human != nil {
-		cf := "None"
-		if cfg.ConfigFile != "" {
-			cf = cfg.ConfigFile
-		}
-		fmt.Fprintf(e.stdout, "Using %s as config file\n", cf)
-	}
+	return out
+}
 
-	forks := cfg.Forks
+// prepare reads the settings and the common options. A non-zero code means:
+// stop, exit with it (the error was printed). Warnings wait in s.warnings
+// until the output is chosen.
+func prepare(e *env, cmd, positional string, opts []*opt, p *parsed) (*session, int) {
+	s := &session{}
+	s.cwd, _ = os.Getwd()
+	home, _ := os.UserHomeDir()
+	cfg, err := settings.Load(e.getenv, s.cwd, home)
+	if err != nil {
+		return nil, fail(e, 1, "ERROR! "+err.Error())
+	}
+	s.cfg = cfg
+	s.verbosity = p.count["verbose"]
+	s.warnings = append(s.warnings, cfg.Warnings...)
+	s.forks = cfg.Forks
 	if v := p.str("forks"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return usageFail(e, "playbook", "PLAYBOOK", playbookOpts, fmt.Sprintf("argument -f/--forks: invalid int value: '%s'", v))
+			return nil, usageFail(e, cmd, positional, opts, fmt.Sprintf("argument -f/--forks: invalid int value: '%s'", v))
 		}
-		forks = n
+		s.forks = n
 	}
-	if forks < 1 {
-		return usageFail(e, "playbook", "PLAYBOOK", playbookOpts, "The number of processes (--forks) must be >= 1")
+	if s.forks < 1 {
+		return nil, usageFail(e, cmd, positional, opts, "The number of processes (--forks) must be >= 1")
 	}
 	timeout := cfg.Timeout
 	if v := p.str("timeout"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return usageFail(e, "playbook", "PLAYBOOK", playbookOpts, fmt.Sprintf("argument -T/--timeout: invalid int value: '%s'", v))
+			return nil, usageFail(e, cmd, positional, opts, fmt.Sprintf("argument -T/--timeout: invalid int value: '%s'", v))
 		}
 		timeout = n
 	}
 	conn := p.str("connection")
 	if conn != "" && conn != "ssh" && conn != "local" && conn != "smart" && conn != "paramiko" {
-		return fail(e, 1, fmt.Sprintf("ERROR! Invalid connection plugin %q: gorun supports ssh and local", conn))
+		return nil, fail(e, 1, fmt.Sprintf("ERROR! Invalid connection plugin %q: gorun supports ssh and local", conn))
 	}
-
 	becomePass := ""
 	if p.has("ask-become-pass") {
 		pw, err := askPassword(e, "BECOME password: ")
 		if err != nil {
-			return fail(e, 1, "ERROR! reading the become password: "+err.Error())
+			return nil, fail(e, 1, "ERROR! reading the become password: "+err.Error())
 		}
 		becomePass = pw
 	}
 	extra := map[string]any{}
 	for _, ev := range p.vals["extra-vars"] {
-		m, code, err := parseExtraVars(ev, cwd)
+		m, code, err := parseExtraVars(ev, s.cwd)
 		if err != nil {
-			return fail(e, code, "ERROR! "+err.Error())
+			return nil, fail(e, code, "ERROR! "+err.Error())
 		}
 		for k, v := range m {
 			extra[k] = v
 		}
 	}
-
-	// playbooks first: a missing file is reported before the inventory is read
-	var paths []string
-	for _, a := range p.args {
-		st, err := os.Stat(a)
-		if err != nil || st.IsDir() {
-			return fail(e, 1, fmt.Sprintf("ERROR! the playbook: %s could not be found", a))
-		}
-		paths = append(paths, a)
+	s.runID = dispatcher.NewRunID()
+	s.dcfg = dispatcher.Config{
+		RunID: s.runID, Forks: s.forks, Limit: p.str("limit"), ExtraVars: extra, Verbosity: s.verbosity,
+		Check: p.has("check"), Connection: conn, RemoteUser: firstNonEmpty(p.str("user"), cfg.RemoteUser),
+		PrivateKeyFile: firstNonEmpty(p.str("private-key"), cfg.PrivateKeyFile),
+		ConnectTimeout: time.Duration(timeout) * time.Second, HostKeyChecking: cfg.HostKeyChecking,
+		SSHArgs: cfg.SSHArgs, PollInterval: cfg.PollInterval, AsyncDir: cfg.AsyncDir,
+		Become: p.has("become") || cfg.Become, BecomeUser: firstNonEmpty(p.str("become-user"), cfg.BecomeUser),
+		BecomeMethod: firstNonEmpty(p.str("become-method"), cfg.BecomeMethod), BecomePassword: becomePass,
 	}
+	return s, 0
+}
 
+// loadInventory loads the inventory the options, the settings or
+// /etc/ansible/hosts name, and warns as Ansible does.
+func (s *session) loadInventory(e *env, p *parsed, out dispatcher.Callback) int {
 	sources := p.vals["inventory"]
 	if len(sources) == 0 {
-		sources = cfg.Inventory
+		sources = s.cfg.Inventory
 	}
 	if len(sources) == 0 {
 		if _, err := os.Stat("/etc/ansible/hosts"); err == nil {
@@ -156,36 +166,15 @@ func cmdPlaybook(ctx context.Context, e *env, args []string) int {
 		out.Warning("No inventory was parsed, only implicit localhost is available")
 		out.Warning("provided hosts list is empty, only localhost is available. Note that the implicit localhost does not match 'all'")
 	}
+	s.inv = inv
+	return 0
+}
 
-	var books []*playbook.Playbook
-	for _, path := range paths {
-		pb, err := playbook.Load(path, module.Known)
-		if err != nil {
-			var pe *playbook.ParseError
-			if errors.As(err, &pe) {
-				return fail(e, 4, pe.Ansible())
-			}
-			return fail(e, 1, "ERROR! "+err.Error())
-		}
-		for _, w := range pb.Warnings {
-			out.Warning(w)
-		}
-		if err := inv.AddVarsDir(pb.Dir); err != nil {
-			return fail(e, 1, "ERROR! "+err.Error())
-		}
-		books = append(books, pb)
-	}
-	if p.has("syntax-check") {
-		for _, path := range paths {
-			fmt.Fprintf(e.stdout, "\nplaybook: %s\n", path)
-		}
-		return 0
-	}
-	if p.has("list-hosts") {
-		return listHosts(e, books, inv, p.str("limit"))
-	}
-
-	be, err := openBackend(ctx, e, p, forks, log)
+// run opens the backend and runs books; it returns the exit code.
+func (s *session) run(ctx context.Context, e *env, p *parsed, books []*playbook.Playbook, out dispatcher.Callback) int {
+	log := logger(e, s.verbosity)
+	s.dcfg.Logger = log
+	be, err := openBackend(ctx, e, p, s.forks, log)
 	if err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
@@ -199,16 +188,7 @@ func cmdPlaybook(ctx context.Context, e *env, args []string) int {
 		}
 		_ = be.Close(cctx)
 	}()
-
-	runner, err := dispatcher.New(dispatcher.Config{
-		RunID: runID, Forks: forks, Limit: p.str("limit"), ExtraVars: extra, Verbosity: verbosity,
-		Check: p.has("check"), Connection: conn, RemoteUser: firstNonEmpty(p.str("user"), cfg.RemoteUser),
-		PrivateKeyFile: firstNonEmpty(p.str("private-key"), cfg.PrivateKeyFile),
-		ConnectTimeout: time.Duration(timeout) * time.Second, HostKeyChecking: cfg.HostKeyChecking,
-		SSHArgs: cfg.SSHArgs, PollInterval: cfg.PollInterval, AsyncDir: cfg.AsyncDir, Logger: log,
-		Become: p.has("become") || cfg.Become, BecomeUser: firstNonEmpty(p.str("become-user"), cfg.BecomeUser),
-		BecomeMethod: firstNonEmpty(p.str("become-method"), cfg.BecomeMethod), BecomePassword: becomePass,
-	}, be.Queue, be.Store, inv, out)
+	runner, err := dispatcher.New(s.dcfg, be.Queue, be.Store, s.inv, out)
 	if err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
@@ -221,6 +201,74 @@ func cmdPlaybook(ctx context.Context, e *env, args []string) int {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
 	return recap.ExitCode()
+}
+
+func cmdPlaybook(ctx context.Context, e *env, args []string) int {
+	const positional = "PLAYBOOK [PLAYBOOK ...]"
+	p, err := parseOpts(args, playbookOpts)
+	if err != nil {
+		return usageFail(e, "playbook", positional, playbookOpts, err.Error())
+	}
+	if p.has("help") {
+		fmt.Fprint(e.stdout, usage("playbook", positional, playbookOpts))
+		return 0
+	}
+	if len(p.args) == 0 {
+		return usageFail(e, "playbook", positional, playbookOpts, "the following arguments are required: playbook")
+	}
+	s, code := prepare(e, "playbook", positional, playbookOpts, p)
+	if code != 0 {
+		return code
+	}
+	out := s.output(e, p)
+	if s.verbosity > 0 && !p.has("json") {
+		cf := "None"
+		if s.cfg.ConfigFile != "" {
+			cf = s.cfg.ConfigFile
+		}
+		fmt.Fprintf(e.stdout, "Using %s as config file\n", cf)
+	}
+
+	// playbooks first: a missing file is reported before the inventory is read
+	var paths []string
+	for _, a := range p.args {
+		st, err := os.Stat(a)
+		if err != nil || st.IsDir() {
+			return fail(e, 1, fmt.Sprintf("ERROR! the playbook: %s could not be found", a))
+		}
+		paths = append(paths, a)
+	}
+	if code := s.loadInventory(e, p, out); code != 0 {
+		return code
+	}
+	var books []*playbook.Playbook
+	for _, path := range paths {
+		pb, err := playbook.Load(path, module.Known)
+		if err != nil {
+			var pe *playbook.ParseError
+			if errors.As(err, &pe) {
+				return fail(e, pe.ExitCode(), pe.Ansible())
+			}
+			return fail(e, 1, "ERROR! "+err.Error())
+		}
+		for _, w := range pb.Warnings {
+			out.Warning(w)
+		}
+		if err := s.inv.AddVarsDir(pb.Dir); err != nil {
+			return fail(e, 1, "ERROR! "+err.Error())
+		}
+		books = append(books, pb)
+	}
+	if p.has("syntax-check") {
+		for _, path := range paths {
+			fmt.Fprintf(e.stdout, "\nplaybook: %s\n", path)
+		}
+		return 0
+	}
+	if p.has("list-hosts") {
+		return listHosts(e, books, s.inv, p.str("limit"))
+	}
+	return s.run(ctx, e, p, books, out)
 }
 
 func firstNonEmpty(s ...string) string {
