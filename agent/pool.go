@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/job"
@@ -20,9 +21,17 @@ type Pool struct {
 	conns Connector
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	agents map[string]*Agent
-	closed bool
+	mu       sync.Mutex
+	agents   map[string]*Agent
+	starting map[string]*startCall
+	closed   bool
+}
+
+// startCall is an agent start in progress, shared by all who need it.
+type startCall struct {
+	done chan struct{}
+	a    *Agent
+	err  error
 }
 
 // NewPool returns an empty pool.
@@ -30,39 +39,72 @@ func NewPool(conns Connector, log *slog.Logger) *Pool {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pool{conns: conns, log: log, agents: map[string]*Agent{}}
+	return &Pool{conns: conns, log: log, agents: map[string]*Agent{}, starting: map[string]*startCall{}}
 }
 
 func targetKey(t job.Target) string {
 	return fmt.Sprintf("%s|%s|%s|%d|%s|%v", t.Connection, t.Host, t.Address, t.Port, t.User, t.Become)
 }
 
-// Get returns the agent of a target, starting one if needed.
+// Get returns the agent of a target, starting one if needed; concurrent
+// calls for one target share the start, calls for different targets run in
+// parallel.
 func (p *Pool) Get(ctx context.Context, t job.Target) (*Agent, error) {
 	key := targetKey(t)
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return nil, fmt.Errorf("agent pool closed")
 	}
 	if a := p.agents[key]; a != nil {
 		select {
 		case <-a.Dead():
 		default:
+			p.mu.Unlock()
 			return a, nil
 		}
 	}
-	conn, err := p.conns.Get(ctx, t)
-	if err != nil {
-		return nil, err
+	call := p.starting[key]
+	if call == nil {
+		call = &startCall{done: make(chan struct{})}
+		p.starting[key] = call
+		go p.start(key, t, call)
 	}
-	a, err := Start(ctx, conn, p.log.With("host", t.Host))
-	if err != nil {
-		return nil, err
+	p.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.a, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	p.agents[key] = a
-	return a, nil
 }
+
+// start starts an agent; it is bound to no caller's context (callers may
+// give up waiting), only to a start timeout.
+func (p *Pool) start(key string, t job.Target, call *startCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	conn, err := p.conns.Get(ctx, t)
+	if err == nil {
+		call.a, err = Start(ctx, conn, p.log.With("host", t.Host))
+	}
+	call.err = err
+	p.mu.Lock()
+	delete(p.starting, key)
+	if err == nil {
+		if p.closed {
+			call.a.Close()
+			call.a, call.err = nil, fmt.Errorf("agent pool closed")
+		} else {
+			p.agents[key] = call.a
+		}
+	}
+	p.mu.Unlock()
+	close(call.done)
+}
+
+// startTimeout bounds dialling a target and starting its agent.
+const startTimeout = time.Minute
 
 // Close ends every agent's session; the jobs keep running on their targets.
 func (p *Pool) Close() {

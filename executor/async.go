@@ -43,7 +43,7 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 	if rec.Remote != nil && rec.Remote.PID > 0 {
 		h = agent.Handle{JID: j.ID, Dir: rec.Remote.Dir, PID: rec.Remote.PID}
 		reattach = true
-	} else {
+	} else if d.NumDelivered > 1 {
 		// A previous executor may have launched it and died before saying so.
 		ph, pid, err := a.Probe(ctx, j.ID, j.AsyncDir)
 		if err != nil {
@@ -303,8 +303,10 @@ func (e *Executor) finishNow(ctx context.Context, d *queue.Delivery, rec *job.Re
 	e.ack(ctx, d, log)
 }
 
+// handBackNow hands a job back on stop, for another executor (or a later
+// process) to re-attach to.
 func (e *Executor) handBackNow(d *queue.Delivery, log *slog.Logger) {
-	if err := d.Nak(0); err != nil {
+	if err := d.Nak(queue.HandBackDelay); err != nil {
 		log.Warn("nak failed; the job will be redelivered after the ack wait", "err", err)
 	}
 }

@@ -220,6 +220,15 @@ func (d *Delivery) Nak(delay time.Duration) error {
 // Term removes the job from the queue without redelivery.
 func (d *Delivery) Term(reason string) error { return d.msg.TermWithReason(reason) }
 
+// PullExpiry is how long one pull request of a Puller waits on the server.
+// A stopped Puller's last requests may linger there that long, and a
+// message redelivered meanwhile could go to them; see HandBackDelay.
+const PullExpiry = 2 * time.Second
+
+// HandBackDelay is how long a job handed back on stop waits before
+// redelivery: longer than PullExpiry, so that it reaches a live puller.
+const HandBackDelay = PullExpiry + time.Second
+
 // Puller hands out jobs one at a time to a fixed number of workers, pulling
 // from the server only when a worker asks: nothing is prefetched.
 type Puller struct {
@@ -229,7 +238,7 @@ type Puller struct {
 
 // Puller starts pulling for this process.
 func (q *Queue) Puller() (*Puller, error) {
-	it, err := q.cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(5*time.Second))
+	it, err := q.cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(PullExpiry))
 	if err != nil {
 		return nil, fmt.Errorf("pulling from %s/%s: %w", q.cfg.Stream, q.cfg.Consumer, err)
 	}
