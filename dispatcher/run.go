@@ -350,18 +350,20 @@ func (pr *playRun) asyncStatus(ctx context.Context, st *scoped, args map[string]
 	file := joinDir(pr.expandHome(dir, vars, st), jid)
 	if found {
 		rec = e.Record
-		if rec.Async == 0 {
-			found = false // a synchronous job is not an async job
+		if rec.Async == 0 || !rec.Erased.IsZero() {
+			found = false // a synchronous job, or one erased by cleanup
 		} else if rec.Remote != nil && rec.Remote.ResultsFile != "" {
 			file = rec.Remote.ResultsFile
 		}
 	}
 	if mode == "cleanup" {
 		base["erased"] = file
-		if found {
-			if err := pr.r.st.Delete(ctx, jid); err != nil {
-				return map[string]any{"failed": true, "changed": false, "msg": "deleting job record: " + err.Error()}
-			}
+		if !found {
+			base["failed"], base["finished"], base["started"], base["msg"] = true, 1, 1, "could not find job"
+			return base
+		}
+		if err := pr.cleanup(ctx, st, rec, file, vars); err != nil {
+			return map[string]any{"failed": true, "changed": false, "msg": err.Error()}
 		}
 		return base
 	}
@@ -394,6 +396,34 @@ func (pr *playRun) asyncStatus(ctx context.Context, st *scoped, args map[string]
 	base["ansible_job_id"] = jid
 	base["results_file"] = file
 	return base
+}
+
+// cleanup erases an async job: its record becomes a tombstone that reads as
+// missing, and a job on the record's host removes its directory.
+func (pr *playRun) cleanup(ctx context.Context, st *scoped, rec *job.Record, dir string, vars map[string]any) error {
+	if _, err := pr.r.st.Modify(ctx, rec.JID, func(cur *job.Record) bool {
+		cur.Erased = time.Now().UTC()
+		return true
+	}); err != nil {
+		return fmt.Errorf("erasing job record %s: %w", rec.JID, err)
+	}
+	if rec.Remote == nil {
+		return nil // never launched: nothing on the target
+	}
+	target, err := pr.target(rec.Host, vars, st)
+	if err != nil {
+		return err
+	}
+	j := &job.Job{ID: job.NewID(), RunID: pr.r.cfg.RunID, Task: "async_status cleanup", Module: module.CleanupModule,
+		Args: map[string]any{"path": dir}, Target: target, Created: time.Now().UTC()}
+	done, err := pr.r.runJob(ctx, j, nil)
+	if err != nil {
+		return fmt.Errorf("removing job directory %s: %w", dir, err)
+	}
+	if done.State != job.StateFinished {
+		return fmt.Errorf("removing job directory %s: %s", dir, done.Msg)
+	}
+	return nil
 }
 
 func joinDir(dir, jid string) string {

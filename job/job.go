@@ -163,6 +163,10 @@ type Record struct {
 	Executor string `json:"executor,omitempty"`
 	// Attempt counts deliveries/claims of the job.
 	Attempt int `json:"attempt,omitempty"`
+	// Erased is when async_status mode=cleanup erased the job: the record
+	// stays as a tombstone (so the job is never launched again) but reads as
+	// missing to async_status.
+	Erased time.Time `json:"erased,omitzero"`
 	// Queued, Started and Ended are the times of the state changes.
 	Queued  time.Time `json:"queued"`
 	Started time.Time `json:"started,omitzero"`

@@ -3,6 +3,7 @@ package module
 import (
 	"context"
 	"fmt"
+	"regexp"
 
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/job"
@@ -20,6 +21,25 @@ type Async struct {
 	Precheck func(ctx context.Context, c connection.Conn) (map[string]any, error)
 	// Finish builds the module result from how the script ended.
 	Finish func(o Output) map[string]any
+}
+
+var jobDirRE = regexp.MustCompile(`/j\d{1,12}\.\d{1,12}$`)
+
+// runCleanup removes an async job's directory; it refuses any path that
+// does not end in a job id.
+func runCleanup(ctx context.Context, c connection.Conn, j *job.Job) (map[string]any, error) {
+	path := str(j.Args["path"])
+	if !jobDirRE.MatchString(path) {
+		return map[string]any{"failed": true, "changed": false, "msg": fmt.Sprintf("refusing to remove %q: not an async job directory", path)}, nil
+	}
+	res, err := c.Exec(ctx, "rm -rf -- "+ShellQuote(path), nil)
+	if err != nil {
+		return nil, err
+	}
+	if res.RC != 0 {
+		return map[string]any{"failed": true, "changed": false, "msg": "removing " + path + ": " + text(res.Stderr)}, nil
+	}
+	return map[string]any{"changed": true, "path": path}, nil
 }
 
 // AsyncOf returns the async form of job j's module. A non-nil result map

@@ -46,8 +46,13 @@ func init() {
 	register(&Info{Name: "fail", run: runFail})
 	register(&Info{Name: "assert", run: runAssert})
 	register(&Info{Name: "async_status", Controller: true})
+	register(&Info{Name: CleanupModule, Remote: true, run: runCleanup})
 	register(&Info{Name: "meta", Controller: true, FreeForm: true})
 }
+
+// CleanupModule is the internal module that removes an async job's
+// directory on its target (async_status mode=cleanup).
+const CleanupModule = "gorun_async_cleanup"
 
 // Lookup resolves a module name as written in a playbook (command,
 // ansible.builtin.command, ansible.legacy.command) to its Info.
