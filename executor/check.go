@@ -36,6 +36,19 @@ func Check(ctx context.Context, st *status.Store, agents *agent.Pool, jid string
 	if err != nil {
 		return rec, fmt.Errorf("checking job %s on %s: %w", jid, rec.Host, err)
 	}
+	alive := true
+	if !out.Finished && !out.TimedOut {
+		if alive, err = a.Alive(ctx, h); err != nil {
+			return rec, fmt.Errorf("checking job %s on %s: %w", jid, rec.Host, err)
+		}
+		if !alive {
+			// it may have ended between the two looks: its exit status is
+			// written before its process goes
+			if out, err = a.Collect(ctx, h); err != nil {
+				return rec, fmt.Errorf("checking job %s on %s: %w", jid, rec.Host, err)
+			}
+		}
+	}
 	var state job.State
 	var result map[string]any
 	switch {
@@ -57,10 +70,6 @@ func Check(ctx context.Context, st *status.Store, agents *agent.Pool, jid string
 		state = job.StateTimeout
 		result = map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}
 	default:
-		alive, err := a.Alive(ctx, h)
-		if err != nil {
-			return rec, fmt.Errorf("checking job %s on %s: %w", jid, rec.Host, err)
-		}
 		if alive {
 			limit := rec.Remote.Launched.Add(time.Duration(rec.Async) * time.Second)
 			if rec.Remote.Launched.IsZero() || time.Now().Before(limit) {
