@@ -189,10 +189,10 @@ var ErrInterrupted = errors.New("run interrupted")
 // holds what was done.
 func (r *Runner) Run(ctx context.Context, books []*playbook.Playbook) (*Recap, error) {
 	var err error
-	for _, pb := range books {
+	for bi, pb := range books {
 		r.cb.PlaybookStart(pb)
-		for _, play := range pb.Plays {
-			if err = r.runPlay(ctx, pb, play); err != nil {
+		for pi, play := range pb.Plays {
+			if err = r.runPlay(ctx, bi, pi, pb, play); err != nil {
 				break
 			}
 		}

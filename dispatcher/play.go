@@ -5,30 +5,35 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/playbook"
 )
 
 // playRun is the state of one play.
 type playRun struct {
-	r     *Runner
-	pb    *playbook.Playbook
-	play  *playbook.Play
-	vars  map[string]any // play vars and vars_files, unrendered
-	hosts []*hostState   // the play's hosts, inventory order
-	names []any          // their names, for ansible_play_hosts_all
+	r       *Runner
+	book    int // index of the playbook in the run
+	index   int // index of the play in its playbook
+	flushes int // handler flushes so far (handlers may run once per flush)
+	pb      *playbook.Playbook
+	play    *playbook.Play
+	vars    map[string]any // play vars and vars_files, unrendered
+	hosts   []*hostState   // the play's hosts, inventory order
+	names   []any          // their names, for ansible_play_hosts_all
 
 	mu            sync.Mutex
 	notified      map[string]map[string]bool // handler name → hosts
 	hostVarsCache sync.Map                   // *playbook.Task → bool (mentions hostvars)
 }
 
-func (r *Runner) runPlay(ctx context.Context, pb *playbook.Playbook, play *playbook.Play) error {
-	pr := &playRun{r: r, pb: pb, play: play, notified: map[string]map[string]bool{}}
+func (r *Runner) runPlay(ctx context.Context, book, index int, pb *playbook.Playbook, play *playbook.Play) error {
+	pr := &playRun{r: r, book: book, index: index, pb: pb, play: play, notified: map[string]map[string]bool{}}
 	pr.vars = map[string]any{}
 	for k, v := range play.Vars {
 		pr.vars[k] = v
@@ -185,6 +190,21 @@ type scoped struct {
 	task    *playbook.Task
 	parents []*playbook.Task
 	handler bool
+	flush   int // which handler flush, for handlers
+}
+
+// jobID returns the id of the job of this task on host, for loop item item
+// (-1: no loop) and attempt: the same position in the same run always gives
+// the same id (see job.IDFor).
+func (pr *playRun) jobID(st *scoped, host string, item, attempt int) string {
+	parts := []string{pr.r.cfg.RunID, strconv.Itoa(pr.book), strconv.Itoa(pr.index)}
+	for _, p := range append(append([]*playbook.Task{}, st.parents...), st.task) {
+		parts = append(parts, fmt.Sprintf("%s:%d:%d:%s", p.Pos.File, p.Pos.Line, p.Pos.Col, p.Module))
+	}
+	if st.handler {
+		parts = append(parts, "handler"+strconv.Itoa(st.flush))
+	}
+	return job.IDFor(append(parts, host, strconv.Itoa(item), strconv.Itoa(attempt))...)
 }
 
 // runList runs tasks in order on hosts (linear strategy: every host finishes
@@ -320,6 +340,7 @@ func (pr *playRun) flushHandlers(ctx context.Context) {
 		}
 		notified := pr.notified
 		pr.notified = map[string]map[string]bool{}
+		pr.flushes++
 		pr.mu.Unlock()
 		for _, hd := range pr.play.Handlers {
 			want := map[string]bool{}
@@ -338,7 +359,7 @@ func (pr *playRun) flushHandlers(ctx context.Context) {
 				}
 			}
 			if len(hosts) > 0 {
-				pr.runTaskOn(ctx, &scoped{task: hd, handler: true}, hosts, false)
+				pr.runTaskOn(ctx, &scoped{task: hd, handler: true, flush: pr.flushes}, hosts, false)
 			}
 		}
 		if ctx.Err() != nil {

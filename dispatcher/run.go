@@ -22,7 +22,7 @@ import (
 // runOnce runs one attempt of a task on a host. final is true when the
 // result must not be retried nor post-processed (errors raised before the
 // module ran, as Ansible returns them early).
-func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars map[string]any, ev *Event, a attrs) (res map[string]any, final bool) {
+func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars map[string]any, ev *Event, a attrs, jid string) (res map[string]any, final bool) {
 	t := st.task
 	info, ok := module.Lookup(t.Module)
 	if !ok {
@@ -65,9 +65,16 @@ func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars m
 		asyncDir = s
 	}
 	j := &job.Job{
-		ID: job.NewID(), RunID: pr.r.cfg.RunID, Task: ev.TaskName, Module: info.Name, Args: args, Env: env,
+		ID: jid, RunID: pr.r.cfg.RunID, Task: ev.TaskName, Module: info.Name, Args: args, Env: env,
 		Target: target, NoLog: a.noLog, Async: asyncVal, Poll: poll, AsyncDir: asyncDir,
 		CheckMode: check, Created: time.Now().UTC(),
+	}
+	if t.Lock != "" {
+		name, err := pr.r.tmpl.String(t.Lock, vars)
+		if err != nil {
+			return map[string]any{"failed": true, "msg": "lock: " + templateErr(err)}, true
+		}
+		j.Lock = name
 	}
 	if asyncVal > 0 {
 		return pr.runAsync(ctx, j, h, ev)
@@ -414,7 +421,7 @@ func (pr *playRun) cleanup(ctx context.Context, st *scoped, rec *job.Record, dir
 	if err != nil {
 		return err
 	}
-	j := &job.Job{ID: job.NewID(), RunID: pr.r.cfg.RunID, Task: "async_status cleanup", Module: module.CleanupModule,
+	j := &job.Job{ID: job.IDFor(pr.r.cfg.RunID, "cleanup", rec.JID), RunID: pr.r.cfg.RunID, Task: "async_status cleanup", Module: module.CleanupModule,
 		Args: map[string]any{"path": dir}, Target: target, Created: time.Now().UTC()}
 	done, err := pr.r.runJob(ctx, j, nil)
 	if err != nil {
@@ -493,17 +500,11 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 		return map[string]any{"ansible_job_id": j.ID, "started": 1, "finished": 0, "results_file": rec.Remote.ResultsFile,
 			"changed": true, "failed": 0}, false
 	}
-	sub, err := pr.r.st.Follow(j.ID)
+	sub, err := pr.r.submit(ctx, j)
 	if err != nil {
 		return map[string]any{"failed": true, "msg": "gorun: " + err.Error()}, true
 	}
 	defer sub.Close()
-	if _, err := pr.r.st.Create(ctx, job.NewRecord(j)); err != nil {
-		return map[string]any{"failed": true, "msg": "gorun: " + err.Error()}, true
-	}
-	if err := pr.r.pub.Publish(ctx, j); err != nil {
-		return map[string]any{"failed": true, "msg": "gorun: " + err.Error()}, true
-	}
 	timeout := func() (map[string]any, bool) {
 		pr.r.cb.AsyncDone(h.name, j.ID, false)
 		return map[string]any{"failed": true, "changed": false,
@@ -521,6 +522,7 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 	for {
 		select {
 		case rec := <-sub.C():
+			pr.r.log.Debug("job record", "jid", rec.JID, "state", rec.State, "remote", rec.Remote != nil)
 			last = rec
 			if rec.Remote != nil {
 				resultsFile = rec.Remote.ResultsFile

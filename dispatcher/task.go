@@ -12,6 +12,7 @@ import (
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/module"
 	"github.com/gorun/gorun/playbook"
+	"github.com/gorun/gorun/status"
 )
 
 // runTaskOn runs one task on hosts: the banner, then every host at once,
@@ -124,7 +125,7 @@ func (pr *playRun) runHost(ctx context.Context, st *scoped, h *hostState, name s
 		case !ok:
 			res = skipResult()
 		default:
-			res = pr.attempts(ctx, st, h, vars, ev, a)
+			res = pr.attempts(ctx, st, h, vars, ev, a, -1)
 		}
 		pr.finish(ctx, st, h, ev, a, res)
 		return
@@ -172,7 +173,7 @@ func (pr *playRun) runHost(ctx context.Context, st *scoped, h *hostState, name s
 			res = skipResult()
 		default:
 			iev := &Event{Host: h.name, Task: t, TaskName: name, Action: t.Action, Item: true}
-			res = pr.attempts(ctx, st, h, ivars, iev, a)
+			res = pr.attempts(ctx, st, h, ivars, iev, a, i)
 		}
 		res[loopVar] = item
 		res["ansible_loop_var"] = loopVar
@@ -388,7 +389,7 @@ func (pr *playRun) loopItems(t *playbook.Task, vars map[string]any) ([]any, erro
 
 // attempts runs a task until its until condition holds (or once), applying
 // changed_when and failed_when to every attempt, as Ansible 2.14 does.
-func (pr *playRun) attempts(ctx context.Context, st *scoped, h *hostState, vars map[string]any, ev *Event, a attrs) map[string]any {
+func (pr *playRun) attempts(ctx context.Context, st *scoped, h *hostState, vars map[string]any, ev *Event, a attrs, item int) map[string]any {
 	t := st.task
 	retries := 1
 	delay := 5
@@ -419,7 +420,7 @@ func (pr *playRun) attempts(ctx context.Context, st *scoped, h *hostState, vars 
 	var res map[string]any
 	for attempt := 1; attempt <= retries; attempt++ {
 		var final bool
-		res, final = pr.runOnce(ctx, st, h, vars, ev, a)
+		res, final = pr.runOnce(ctx, st, h, vars, ev, a, pr.jobID(st, h.name, item, attempt))
 		if final || truthy(res["unreachable"]) {
 			return res
 		}
@@ -621,39 +622,64 @@ func applyFacts(h *hostState, t *playbook.Task, res map[string]any) {
 	}
 }
 
-// runJob creates a job's record, publishes it, and follows the record until
-// stop says so (by default, until it is terminal).
-func (r *Runner) runJob(ctx context.Context, j *job.Job, onChange func(*job.Record) bool) (*job.Record, error) {
+// submit starts following job j's record, then creates the record and
+// publishes the job. A record that already exists (a resumed run) is
+// followed as it is: a terminal one is the job's result, a queued one is
+// published again (the queue drops it if it is still there).
+func (r *Runner) submit(ctx context.Context, j *job.Job) (*status.Subscription, error) {
 	sub, err := r.st.Follow(j.ID)
 	if err != nil {
 		return nil, err
 	}
-	defer sub.Close()
-	if _, err := r.st.Create(ctx, job.NewRecord(j)); err != nil {
+	_, err = r.st.Create(ctx, job.NewRecord(j))
+	if errors.Is(err, status.ErrExists) {
+		e, gerr := r.st.Get(ctx, j.ID)
+		if gerr != nil {
+			sub.Close()
+			return nil, gerr
+		}
+		sub.Close()
+		if sub, err = r.st.Subscribe(ctx, j.ID); err != nil {
+			return nil, err
+		}
+		if e.Record.State != job.StateQueued {
+			return sub, nil
+		}
+		err = nil
+	}
+	if err != nil {
+		sub.Close()
 		return nil, err
 	}
 	if err := r.pub.Publish(ctx, j); err != nil {
-		rec := job.NewRecord(j)
 		_, _ = r.st.Modify(context.WithoutCancel(ctx), j.ID, func(cur *job.Record) bool {
 			if cur.State != job.StateQueued {
 				return false
 			}
 			cur.State, cur.Msg, cur.Ended = job.StateFailed, "could not enqueue: "+err.Error(), time.Now().UTC()
-			*rec = *cur
 			return true
 		})
+		sub.Close()
 		return nil, err
+	}
+	return sub, nil
+}
+
+// runJob submits a job and follows its record until done says so (by
+// default, until it is terminal).
+func (r *Runner) runJob(ctx context.Context, j *job.Job, done func(*job.Record) bool) (*job.Record, error) {
+	sub, err := r.submit(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Close()
+	if done == nil {
+		done = func(rec *job.Record) bool { return rec.State.Terminal() }
 	}
 	for {
 		select {
 		case rec := <-sub.C():
-			if onChange != nil {
-				if onChange(rec) {
-					return rec, nil
-				}
-				continue
-			}
-			if rec.State.Terminal() {
+			if done(rec) {
 				return rec, nil
 			}
 		case <-ctx.Done():

@@ -33,6 +33,11 @@ import (
 type Config struct {
 	// StateDir holds the JetStream files, the lock and the URL file (required).
 	StateDir string
+	// Listen, if set, is the address the owner's NATS server listens on
+	// (gorun server); default a random loopback port with a random token.
+	Listen string
+	// Token is required from clients when Listen is set (empty: none).
+	Token string
 	// Forks is the in-process executor's fork count; 0 starts no executor.
 	Forks int
 	// Queue and Store override the queue and bucket settings.
@@ -62,6 +67,10 @@ type Node struct {
 	Conn     *queue.Conn
 	Queue    *queue.Queue
 	Store    *status.Store
+	Runs     *queue.Runs
+	RunStore *status.RunStore
+	Registry *status.Registry
+	Locks    *status.Locks
 	Pool     *connection.Pool
 	Executor *executor.Executor // nil when Forks is 0
 
@@ -101,16 +110,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cc.Name = "gorun-embedded"
 	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
 		n.lock = lf
-		token, err := randomToken()
-		if err != nil {
-			return nil, err
+		token, listen := cfg.Token, cfg.Listen
+		if listen == "" {
+			listen = "127.0.0.1:-1"
+			if token, err = randomToken(); err != nil {
+				return nil, err
+			}
 		}
 		n.server, err = broker.Start(broker.Config{StoreDir: filepath.Join(cfg.StateDir, "nats"),
-			Listen: "127.0.0.1:-1", Token: token, Logger: nil})
+			Listen: listen, Token: token, Logger: nil})
 		if err != nil {
 			return nil, err
 		}
-		url := strings.Replace(n.server.ClientURL(), "nats://", "nats://"+token+"@", 1)
+		url := n.server.ClientURL()
+		if token != "" {
+			url = strings.Replace(url, "nats://", "nats://"+token+"@", 1)
+		}
 		if err := writeFileAtomic(filepath.Join(cfg.StateDir, urlFile), []byte(url+"\n")); err != nil {
 			return nil, err
 		}
@@ -133,11 +148,23 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Store, err = status.Open(ctx, n.Conn.JetStream(), cfg.Store); err != nil {
 		return nil, err
 	}
+	if n.Runs, err = queue.OpenRuns(ctx, n.Conn, queue.RunsConfig{}); err != nil {
+		return nil, err
+	}
+	if n.RunStore, err = status.OpenRuns(ctx, n.Conn.JetStream(), cfg.Store); err != nil {
+		return nil, err
+	}
+	if n.Registry, err = status.OpenRegistry(ctx, n.Conn.JetStream(), status.RegistryConfig{}); err != nil {
+		return nil, err
+	}
+	if n.Locks, err = status.OpenLocks(ctx, n.Conn.JetStream(), status.LocksConfig{}); err != nil {
+		return nil, err
+	}
 	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
 	if cfg.Forks > 0 {
-		if n.Executor, err = executor.New(executor.Config{Forks: cfg.Forks, Logger: cfg.Logger}, n.Queue, n.Store, n.Pool); err != nil {
+		if n.Executor, err = executor.New(executor.Config{Forks: cfg.Forks, Logger: cfg.Logger, Registry: n.Registry, Locks: n.Locks}, n.Queue, n.Store, n.Pool); err != nil {
 			return nil, err
 		}
 		if err := n.Executor.Start(ctx); err != nil {

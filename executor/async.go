@@ -21,9 +21,19 @@ const killGrace = 2 * time.Second
 // monitor goroutine, so the fork is free again as soon as the job runs on
 // its target. It returns false when the job ended at once (the caller then
 // records the result and acks).
-func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status.Entry, log *slog.Logger) {
+func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status.Entry, lease *status.Lease, log *slog.Logger) {
 	j := &d.Job
 	rec := entry.Record
+	handedOff := false
+	if lease != nil {
+		// the lease goes with the monitor; released here if the job ends
+		// without one
+		defer func() {
+			if !handedOff {
+				release(lease, log)
+			}
+		}()
+	}
 	form, failed, err := module.AsyncOf(j)
 	if err != nil {
 		e.finishNow(ctx, d, rec, map[string]any{"failed": true, "changed": false, "msg": err.Error()}, nil, log)
@@ -93,6 +103,7 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 			e.handBack(d, log)
 			return
 		}
+		log.Debug("async job launched", "pid", h.PID, "dir", h.Dir)
 		if !e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log) {
 			// Someone else owns the record now (cancelled): kill what we started.
 			_ = a.Kill(ctx, h, killGrace, "cancelled")
@@ -101,10 +112,21 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 		}
 	}
 	e.monitors.Add(1)
+	e.async.Add(1)
+	handedOff = true
 	go func() {
 		defer e.monitors.Done()
-		e.monitor(d, rec, form, h, log)
+		defer e.async.Add(-1)
+		e.monitor(d, rec, form, h, lease, log)
 	}()
+}
+
+func release(lease *status.Lease, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lease.Release(ctx); err != nil {
+		log.Warn("releasing lock", "err", err)
+	}
 }
 
 // setRemote records the job's handle on its target; false if the record is
@@ -132,8 +154,29 @@ func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h
 // monitor follows a launched async job until it ends, kills it at its time
 // limit, records the outcome and acks the message. On a stop it hands the
 // message back so that another executor re-attaches.
-func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, log *slog.Logger) {
+func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, lease *status.Lease, log *slog.Logger) {
 	j := &d.Job
+	// The lease is released when the job ends here, and abandoned (left to
+	// expire, or to be taken over by the executor that re-attaches) when
+	// the job is handed back.
+	handedBack := false
+	giveBack := func(now bool) {
+		handedBack = true
+		if now {
+			e.handBackNow(d, log)
+		} else {
+			e.handBack(d, log)
+		}
+	}
+	if lease != nil {
+		defer func() {
+			if handedBack {
+				lease.Abandon()
+			} else {
+				release(lease, log)
+			}
+		}()
+	}
 	stopBeat := e.heartbeat(d)
 	defer stopBeat()
 	launched := time.Now()
@@ -147,11 +190,13 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 		limit = t.C
 	}
 	ctx := e.jobCtx
+	cancelReq, stopWatch := e.watchCancel(j.ID, rec)
+	defer stopWatch()
 	for {
 		a, err := e.agents.Get(ctx, j.Target)
 		if err != nil {
 			if ctx.Err() != nil {
-				e.handBack(d, log)
+				giveBack(false)
 				return
 			}
 			log.Warn("agent unavailable; retrying", "err", err)
@@ -159,10 +204,10 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 			case <-time.After(time.Second):
 				continue
 			case <-e.stopping:
-				e.handBack(d, log)
+				giveBack(false)
 				return
 			case <-ctx.Done():
-				e.handBack(d, log)
+				giveBack(false)
 				return
 			}
 		}
@@ -183,7 +228,7 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 				// The session died (connection lost); the job goes on: follow
 				// it again through a new agent.
 				if ctx.Err() != nil {
-					e.handBack(d, log)
+					giveBack(false)
 					return
 				}
 				na, err := e.agents.Get(ctx, j.Target)
@@ -196,9 +241,10 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 				continue
 			}
 			if w.err != nil {
-				e.handBack(d, log)
+				giveBack(false)
 				return
 			}
+			log.Debug("async job ended", "kind", w.o.Kind, "rc", w.o.RC)
 			e.complete(d, rec, form, h, a, w.o, log)
 			return
 		case <-limit:
@@ -206,15 +252,26 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 			a.Forget(j.ID)
 			e.timeout(d, rec, h, a, log)
 			return
+		case <-cancelReq:
+			cancel()
+			a.Forget(j.ID)
+			log.Info("async job cancelled on request", "jid", j.ID)
+			if err := a.Kill(ctx, h, killGrace, "cancelled"); err != nil {
+				log.Warn("killing cancelled job", "err", err)
+			}
+			e.record(ctx, j.ID, rec, job.StateCancelled,
+				map[string]any{"failed": true, "changed": false, "msg": CancelledMsg, "child_pid": h.PID}, log)
+			e.ack(ctx, d, log)
+			return
 		case <-e.stopping:
 			cancel()
 			a.Forget(j.ID)
 			log.Info("handing a running async job back on stop", "jid", j.ID)
-			e.handBackNow(d, log)
+			giveBack(true)
 			return
 		case <-ctx.Done():
 			cancel()
-			e.handBackNow(d, log)
+			giveBack(true)
 			return
 		}
 	}

@@ -106,3 +106,39 @@ func Check(ctx context.Context, st *status.Store, agents *agent.Pool, jid string
 	}
 	return rec, nil
 }
+
+// CancelOrphan cancels a job whose executor is gone: an async job's process
+// group is killed on its target; the record says cancelled.
+func CancelOrphan(ctx context.Context, st *status.Store, agents *agent.Pool, jid string) (*job.Record, error) {
+	e, err := st.Get(ctx, jid)
+	if err != nil {
+		return nil, err
+	}
+	rec := e.Record
+	if rec.State.Terminal() {
+		return rec, nil
+	}
+	result := map[string]any{"failed": true, "changed": false, "msg": CancelledMsg}
+	if rec.Async > 0 && rec.Remote != nil && rec.Remote.PID > 0 {
+		a, err := agents.Get(ctx, rec.Target)
+		if err != nil {
+			return rec, fmt.Errorf("reaching %s to cancel job %s: %w", rec.Host, jid, err)
+		}
+		if err := a.Kill(ctx, agent.Handle{JID: jid, Dir: rec.Remote.Dir, PID: rec.Remote.PID}, killGrace, "cancelled"); err != nil {
+			return rec, fmt.Errorf("killing job %s on %s: %w", jid, rec.Host, err)
+		}
+		result["child_pid"] = rec.Remote.PID
+	}
+	rec.Ended = time.Now().UTC()
+	rec.SplitResult(result)
+	rec.State, rec.Msg = job.StateCancelled, CancelledMsg
+	if _, err := st.Update(ctx, rec, e.Revision); err != nil {
+		if errors.Is(err, status.ErrConflict) {
+			if cur, err := st.Get(ctx, jid); err == nil {
+				return cur.Record, nil
+			}
+		}
+		return rec, err
+	}
+	return rec, nil
+}

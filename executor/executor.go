@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,12 @@ type Config struct {
 	Heartbeat time.Duration
 	// Logger receives the executor's logs; default discards.
 	Logger *slog.Logger
+	// Registry, if set, is where the executor says it is alive, so that
+	// other processes can tell its running jobs from orphans.
+	Registry *status.Registry
+	// Locks, if set, hold the per-host locks of jobs with a lock keyword
+	// (jobs with one fail without it).
+	Locks *status.Locks
 }
 
 func (c *Config) validate(q *queue.Queue) error {
@@ -66,6 +73,12 @@ func (c *Config) validate(q *queue.Queue) error {
 		h, _ := os.Hostname()
 		c.ID = h + "-" + strconv.Itoa(os.Getpid())
 	}
+	c.ID = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_=", r) {
+			return r
+		}
+		return '_'
+	}, c.ID)
 	if c.Forks == 0 {
 		c.Forks = 5
 	}
@@ -95,6 +108,9 @@ type Executor struct {
 	agents    *agent.Pool
 	monitors  sync.WaitGroup // async job monitors
 	stopping  chan struct{}  // closed by Stop
+	beatDone  chan struct{}  // closed when the liveness beat has stopped
+	async     atomic.Int64   // async jobs followed
+	started   time.Time
 	puller    *queue.Puller
 	jobCtx    context.Context // cancelled by the hard stop
 	hardStop  context.CancelFunc
@@ -129,6 +145,7 @@ func (e *Executor) Forks() int { return e.cfg.Forks }
 func (e *Executor) Start(ctx context.Context) error {
 	var err error
 	e.startOnce.Do(func() {
+		e.started = time.Now().UTC()
 		e.puller, err = e.q.Puller()
 		if err != nil {
 			return
@@ -136,6 +153,10 @@ func (e *Executor) Start(ctx context.Context) error {
 		for i := 0; i < e.cfg.Forks; i++ {
 			e.wg.Add(1)
 			go e.worker()
+		}
+		if e.cfg.Registry != nil {
+			e.beatDone = make(chan struct{})
+			go e.beat()
 		}
 		e.log.Info("executor started", "forks", e.cfg.Forks)
 	})
@@ -153,7 +174,18 @@ func (e *Executor) Stop(ctx context.Context) error {
 		close(e.stopping)
 	})
 	done := make(chan struct{})
-	go func() { e.wg.Wait(); e.monitors.Wait(); e.agents.Close(); close(done) }()
+	go func() {
+		e.wg.Wait()
+		e.monitors.Wait()
+		e.agents.Close()
+		if e.beatDone != nil {
+			<-e.beatDone
+			lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = e.cfg.Registry.Leave(lctx, e.cfg.ID)
+			cancel()
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		e.hardStop()
@@ -163,6 +195,28 @@ func (e *Executor) Stop(ctx context.Context) error {
 		e.hardStop()
 		<-done
 		return fmt.Errorf("executor %s: soft stop: %w", e.cfg.ID, ctx.Err())
+	}
+}
+
+// beat tells the registry the executor is alive until it stops.
+func (e *Executor) beat() {
+	defer close(e.beatDone)
+	host, _ := os.Hostname()
+	t := time.NewTicker(e.cfg.Registry.Interval())
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Registry.Interval())
+		err := e.cfg.Registry.Beat(ctx, status.Executor{ID: e.cfg.ID, Hostname: host, PID: os.Getpid(),
+			Forks: e.cfg.Forks, Busy: e.Busy(), Async: int(e.async.Load()), Started: e.started})
+		cancel()
+		if err != nil {
+			e.log.Warn("liveness beat failed", "err", err)
+		}
+		select {
+		case <-e.stopping:
+			return
+		case <-t.C:
+		}
 	}
 }
 
@@ -212,18 +266,61 @@ func (e *Executor) handle(d *queue.Delivery) {
 		return
 	}
 	rec := entry.Record
+	var lease *status.Lease
+	if j.Lock != "" {
+		if e.cfg.Locks == nil {
+			e.finishNow(ctx, d, rec, map[string]any{"failed": true, "changed": false,
+				"msg": "this executor has no lock bucket: the lock keyword needs one"}, nil, log)
+			return
+		}
+		key := status.LockKey(j.Target.Host, j.Lock)
+		log.Debug("waiting for lock", "lock", key)
+		if lease, err = e.cfg.Locks.Acquire(ctx, key, j.ID, e.cfg.ID); err != nil {
+			log.Warn("taking lock", "lock", key, "err", err)
+			e.handBack(d, log)
+			return
+		}
+	}
 	if j.Async > 0 {
-		e.runAsync(ctx, d, entry, log)
+		e.runAsync(ctx, d, entry, lease, log)
 		return
 	}
-	result, runErr := e.runModule(ctx, j)
-	if runErr != nil && ctx.Err() != nil {
-		// Hard stop: the job was interrupted; another executor takes it.
-		log.Warn("job interrupted by shutdown", "err", runErr)
-		e.handBack(d, log)
-		return
+	if lease != nil {
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := lease.Release(rctx); err != nil {
+				log.Warn("releasing lock", "err", err)
+			}
+		}()
 	}
-	finish(rec, result, runErr)
+	cancelReq, stopWatch := e.watchCancel(j.ID, rec)
+	defer stopWatch()
+	jobCtx, cancelJob := context.WithCancel(ctx)
+	defer cancelJob()
+	go func() {
+		select {
+		case <-cancelReq:
+			cancelJob()
+		case <-jobCtx.Done():
+		}
+	}()
+	result, runErr := e.runModule(jobCtx, j)
+	select {
+	case <-cancelReq:
+		log.Info("job cancelled on request")
+		result, runErr = map[string]any{"failed": true, "changed": false, "msg": CancelledMsg}, nil
+		finish(rec, result, nil)
+		rec.State = job.StateCancelled
+	default:
+		if runErr != nil && ctx.Err() != nil {
+			// Hard stop: the job was interrupted; another executor takes it.
+			log.Warn("job interrupted by shutdown", "err", runErr)
+			e.handBack(d, log)
+			return
+		}
+		finish(rec, result, runErr)
+	}
 	if _, err := e.st.Modify(ctx, j.ID, func(cur *job.Record) bool {
 		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != rec.Attempt {
 			return false // someone newer owns it (cancel, or a later claim)
@@ -237,6 +334,39 @@ func (e *Executor) handle(d *queue.Delivery) {
 	}
 	log.Debug("job done", "state", rec.State)
 	e.ack(ctx, d, log)
+}
+
+// CancelledMsg is the msg of a job cancelled on request.
+const CancelledMsg = "cancelled on request"
+
+// watchCancel follows a job's record (through the process's one watch) and
+// closes the returned channel when a cancel is requested.
+func (e *Executor) watchCancel(jid string, rec *job.Record) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	if rec.CancelRequested {
+		close(ch)
+		return ch, func() {}
+	}
+	sub, err := e.st.Follow(jid)
+	if err != nil {
+		e.log.Warn("following the job record for cancel requests", "jid", jid, "err", err)
+		return ch, func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case r := <-sub.C():
+				if r.CancelRequested && !r.State.Terminal() {
+					close(ch)
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ch, func() { close(done); sub.Close() }
 }
 
 // claim moves the record to running for this executor; run is false when
@@ -258,6 +388,12 @@ func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, 
 		}
 		rec := entry.Record
 		if rec.State.Terminal() {
+			return entry, false, nil
+		}
+		if rec.State == job.StateRunning && int(d.NumDelivered) <= rec.Attempt {
+			// A second message for a job some executor already runs from
+			// the same (or a later) delivery: not ours to touch. Only a
+			// redelivery (its holder stopped heartbeating) takes a job over.
 			return entry, false, nil
 		}
 		rec.State = job.StateRunning

@@ -131,3 +131,40 @@ func TestTerminalRecordNotRunAgain(t *testing.T) {
 		t.Fatalf("record changed: %+v %v", e.Record, err)
 	}
 }
+
+// A duplicate message for a job another executor is running (same delivery
+// count) is acked without touching the job; a redelivery takes it over.
+func TestDuplicateDeliveryFenced(t *testing.T) {
+	env := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j := &job.Job{ID: "j12.1", RunID: "r1", Module: "command", Args: map[string]any{"_raw_params": "echo dup"},
+		Target: job.Target{Host: "localhost", Connection: "local"}, Created: time.Now().UTC()}
+	rec := job.NewRecord(j)
+	rec.State, rec.Executor, rec.Attempt = job.StateRunning, "other-executor", 1
+	if _, err := env.Store.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Queue.Publish(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	start(t, env, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		dep, err := env.Queue.Depth(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dep.Pending == 0 && dep.AckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("duplicate not acked: %+v", dep)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e, err := env.Store.Get(ctx, "j12.1")
+	if err != nil || e.Record.State != job.StateRunning || e.Record.Executor != "other-executor" {
+		t.Fatalf("the duplicate touched the record: %+v %v", e.Record, err)
+	}
+}

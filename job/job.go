@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"time"
 	"unicode/utf8"
@@ -104,6 +105,9 @@ type Job struct {
 	CheckMode bool `json:"check_mode,omitempty"`
 	// Attempt counts until/retries attempts of the task, from 1.
 	Attempt int `json:"attempt,omitempty"`
+	// Lock names a per-host lock the job holds while it runs (the task
+	// keyword lock:, a gorun extension).
+	Lock string `json:"lock,omitempty"`
 	// Created is when the dispatcher made the job.
 	Created time.Time `json:"created"`
 }
@@ -163,6 +167,9 @@ type Record struct {
 	Executor string `json:"executor,omitempty"`
 	// Attempt counts deliveries/claims of the job.
 	Attempt int `json:"attempt,omitempty"`
+	// CancelRequested asks the job's executor to kill it and record it
+	// cancelled.
+	CancelRequested bool `json:"cancel_requested,omitempty"`
 	// Erased is when async_status mode=cleanup erased the job: the record
 	// stays as a tombstone (so the job is never launched again) but reads as
 	// missing to async_status.
@@ -260,6 +267,21 @@ var jidRE = regexp.MustCompile(`^j\d{1,12}\.\d{1,12}$`)
 
 // ValidID reports whether id looks like a job id.
 func ValidID(id string) bool { return jidRE.MatchString(id) }
+
+// IDFor returns the job id of a job at a position in a run: the same parts
+// always give the same id, so that a dispatcher resuming a run finds the
+// jobs it already started instead of starting them again.
+func IDFor(parts ...string) string {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	sum := h.Sum64()
+	h.Write([]byte("pid"))
+	sum2 := h.Sum64()
+	return fmt.Sprintf("j%d.%d", sum%1_000_000_000_000, sum2%1_000_000)
+}
 
 // NewID returns a fresh job id shaped as Ansible's: j<1-12 digits>.<digits>.
 func NewID() string {

@@ -46,6 +46,12 @@ type Config struct {
 	MaxMsgs int64
 	// Duplicates is the dedup window for job ids; default 2 min.
 	Duplicates time.Duration
+	// MaxAckPending caps the jobs running at once across all executors
+	// (a fleet-wide fork budget); 0 is no cap.
+	MaxAckPending int
+	// Assets says whether to create, update or only bind to the stream and
+	// consumer (default Ensure).
+	Assets Assets
 }
 
 func (c *Config) validate() error {
@@ -104,7 +110,7 @@ func Open(ctx context.Context, c *Conn, cfg Config) (*Queue, error) {
 	if cfg.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	st, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := EnsureStream(ctx, c.js, jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "gorun task messages, one per (host, task) job",
 		Subjects:    []string{cfg.Subject + ".>"},
@@ -114,20 +120,28 @@ func Open(ctx context.Context, c *Conn, cfg Config) (*Queue, error) {
 		MaxMsgs:     cfg.MaxMsgs,
 		Discard:     jetstream.DiscardNew,
 		Duplicates:  cfg.Duplicates,
-	})
+	}, cfg.Assets)
 	if err != nil {
-		return nil, fmt.Errorf("creating stream %s: %w", cfg.Stream, err)
+		return nil, err
 	}
-	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	maxAck := cfg.MaxAckPending
+	if maxAck <= 0 {
+		maxAck = -1
+	}
+	cons, err := EnsureConsumer(ctx, st, jetstream.ConsumerConfig{
 		Durable:       cfg.Consumer,
 		Description:   "gorun executors (shared)",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
 		MaxDeliver:    cfg.MaxDeliver,
-		MaxAckPending: -1,
-	})
+		MaxAckPending: maxAck,
+	}, cfg.Assets)
 	if err != nil {
-		return nil, fmt.Errorf("creating consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
+		return nil, err
+	}
+	// An existing consumer's settings are the ones in force.
+	if info := cons.CachedInfo(); info != nil {
+		cfg.AckWait, cfg.MaxDeliver, cfg.MaxAckPending = info.Config.AckWait, info.Config.MaxDeliver, info.Config.MaxAckPending
 	}
 	return &Queue{cfg: cfg, js: c.js, stream: st, cons: cons}, nil
 }

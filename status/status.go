@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/queue"
 )
 
 // DefaultBucket is the name of the job-record bucket.
@@ -47,6 +48,9 @@ type Config struct {
 	// MaxOutput caps stdout and stderr stored in a record, each (default
 	// 256 KiB); larger output is cut with a marker.
 	MaxOutput int
+	// Assets says whether to create, update or only bind to the bucket
+	// (default queue.Ensure).
+	Assets queue.Assets
 }
 
 func (c *Config) validate() error {
@@ -93,16 +97,16 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if cfg.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := queue.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
 		Description: "gorun job records, key = job id",
 		History:     1,
 		TTL:         cfg.Retention,
 		Storage:     storage,
 		Replicas:    cfg.Replicas,
-	})
+	}, cfg.Assets)
 	if err != nil {
-		return nil, fmt.Errorf("creating KV bucket %s: %w", cfg.Bucket, err)
+		return nil, err
 	}
 	return &Store{cfg: cfg, kv: kv}, nil
 }

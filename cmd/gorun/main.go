@@ -3,7 +3,12 @@
 //
 //	gorun playbook [-i INVENTORY] [-f FORKS] [-l LIMIT] [-e VARS] [-c ssh|local] [-v] [--json] PLAYBOOK...
 //	gorun run PATTERN [-i INVENTORY] -m MODULE -a ARGS [-B SECONDS] [-P POLL] [-f FORKS]
-//	gorun status [--json] JID
+//	gorun submit [options] PLAYBOOK...
+//	gorun status [--json] JID|RUNID
+//	gorun wait [--timeout D] JID...|RUNID
+//	gorun jobs [--run R] [--host H] [--state S] [--watch]
+//	gorun cancel JID|RUNID...
+//	gorun server [--listen ADDR] [--forks N]
 //	gorun version
 //
 // Without --nats (or NATS_URL) gorun starts an embedded NATS server with
@@ -44,7 +49,12 @@ const topUsage = `usage: gorun COMMAND [options] [args]
 commands:
   playbook    run playbooks (as ansible-playbook)
   run         run one module on hosts (as ansible: gorun run PATTERN -m MODULE -a ARGS [-B S -P S])
-  status      show a job record (gorun status [--json] JID)
+  submit      hand a run to the dispatcher service; prints its run id
+  status      show a job or run record (gorun status [--json] JID|RUNID)
+  wait        wait for jobs or a run to end (a run's output is streamed)
+  jobs        list job records (--run, --host, --state, --watch)
+  cancel      cancel jobs or runs
+  server      all-in-one: NATS, a dispatcher and an executor for one machine
   version     print the version
 
 Run 'gorun COMMAND -h' for a command's options.
@@ -62,6 +72,16 @@ func run(ctx context.Context, e *env, args []string) int {
 		return cmdRun(ctx, e, args[1:])
 	case "status":
 		return cmdStatus(ctx, e, args[1:])
+	case "submit":
+		return cmdSubmit(ctx, e, args[1:])
+	case "wait":
+		return cmdWait(ctx, e, args[1:])
+	case "jobs":
+		return cmdJobs(ctx, e, args[1:])
+	case "cancel":
+		return cmdCancel(ctx, e, args[1:])
+	case "server":
+		return cmdServer(ctx, e, args[1:])
 	case "version", "--version":
 		fmt.Fprintf(e.stdout, "gorun %s\n", version)
 		return 0

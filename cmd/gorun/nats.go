@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/embedded"
+	"github.com/gorun/gorun/executor"
 	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/status"
 )
@@ -27,10 +29,37 @@ var natsOpts = []*opt{
 // backend is the NATS side of a command: either an embedded node or a
 // connection to an external server.
 type backend struct {
-	Queue *queue.Queue
-	Store *status.Store
-	node  *embedded.Node
-	conn  *queue.Conn
+	Queue    *queue.Queue
+	Store    *status.Store
+	Runs     *queue.Runs
+	RunStore *status.RunStore
+	Registry *status.Registry
+	node     *embedded.Node
+	conn     *queue.Conn
+	pool     *connection.Pool
+}
+
+// poolOf returns a connection pool for direct work on targets (checking
+// or cancelling jobs whose executor is gone).
+func poolOf(b *backend) executor.Connector {
+	if b.node != nil {
+		return b.node.Pool
+	}
+	if b.pool == nil {
+		b.pool, _ = connection.NewPool(connection.Config{})
+	}
+	return b.pool
+}
+
+// executorGone reports whether the executor that holds a job is gone: no
+// executor can run besides this process's own (soleOwner), or the
+// liveness registry has not seen it.
+func (b *backend) executorGone(ctx context.Context, id string) bool {
+	if b.soleOwner() {
+		return b.node.Executor == nil || id != b.node.Executor.ID()
+	}
+	alive, err := b.Registry.Alive(ctx, id)
+	return err == nil && !alive
 }
 
 // soleOwner reports whether no executor but this process's can be running:
@@ -40,6 +69,9 @@ func (b *backend) soleOwner() bool { return b.node != nil && b.node.Owner() }
 func (b *backend) Close(ctx context.Context) error {
 	if b.node != nil {
 		return b.node.Close(ctx)
+	}
+	if b.pool != nil {
+		b.pool.Close()
 	}
 	if b.Store != nil {
 		b.Store.Close()
@@ -74,7 +106,7 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		return &backend{Queue: n.Queue, Store: n.Store, node: n}, nil
+		return &backend{Queue: n.Queue, Store: n.Store, Runs: n.Runs, RunStore: n.RunStore, Registry: n.Registry, node: n}, nil
 	}
 	cc := queue.ConnConfig{
 		URL: url, Logger: log, Name: "gorun",
@@ -92,6 +124,18 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 		return nil, err
 	}
 	if b.Store, err = status.Open(ctx, conn.JetStream(), status.Config{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if b.Runs, err = queue.OpenRuns(ctx, conn, queue.RunsConfig{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if b.RunStore, err = status.OpenRuns(ctx, conn.JetStream(), status.Config{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if b.Registry, err = status.OpenRegistry(ctx, conn.JetStream(), status.RegistryConfig{}); err != nil {
 		conn.Close()
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/gorun/gorun/display"
@@ -28,7 +30,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return 0
 	}
 	if len(p.args) != 1 {
-		return usageFail(e, "status", "JID", statusOpts, "expected exactly one job id")
+		return usageFail(e, "status", "JID|RUNID", statusOpts, "expected exactly one job id or run id")
 	}
 	jid := p.args[0]
 	be, err := openBackend(ctx, e, p, 0, logger(e, 0))
@@ -36,6 +38,9 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
 	defer be.Close(context.Background())
+	if isRunID(jid) {
+		return runStatus(ctx, e, be, jid, p.has("json"))
+	}
 	ent, err := be.Store.Get(ctx, jid)
 	if err != nil {
 		if errors.Is(err, status.ErrNotFound) {
@@ -44,7 +49,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
 	rec := ent.Record
-	if !rec.State.Terminal() && rec.Async > 0 && be.soleOwner() {
+	if !rec.State.Terminal() && rec.Async > 0 && be.executorGone(ctx, rec.Executor) {
 		// No executor follows this job any more: look at it on its target.
 		agents := executor.NewAgentPool(be.node.Pool, logger(e, 0))
 		defer agents.Close()
@@ -115,4 +120,57 @@ func printRecord(e *env, r *job.Record) {
 	if r.Stderr != "" {
 		fmt.Fprintf(e.stdout, "stderr:\n%s\n", r.Stderr)
 	}
+}
+
+func runStatus(ctx context.Context, e *env, be *backend, runID string, asJSON bool) int {
+	ent, err := be.RunStore.Get(ctx, runID)
+	if err != nil {
+		if errors.Is(err, status.ErrNotFound) {
+			return fail(e, 1, fmt.Sprintf("ERROR! could not find run %s", runID))
+		}
+		return fail(e, 1, "ERROR! "+err.Error())
+	}
+	r := ent.Run
+	if asJSON {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		fmt.Fprintln(e.stdout, string(b))
+		return 0
+	}
+	row := func(k string, v any) { fmt.Fprintf(e.stdout, "%-11s %v\n", k+":", v) }
+	row("run", r.RunID)
+	row("state", describeRun(r))
+	if r.ExitCode != nil {
+		row("exit code", *r.ExitCode)
+	}
+	row("playbooks", strings.Join(r.Playbooks, " "))
+	if r.Submitter != "" {
+		row("submitter", r.Submitter)
+	}
+	if r.Dispatcher != "" {
+		row("dispatcher", fmt.Sprintf("%s (attempt %d)", r.Dispatcher, r.Attempt))
+	}
+	row("submitted", r.Submitted.Local().Format(time.RFC3339))
+	if !r.Started.IsZero() {
+		row("started", r.Started.Local().Format(time.RFC3339))
+	}
+	if !r.Ended.IsZero() {
+		row("ended", r.Ended.Local().Format(time.RFC3339))
+	}
+	if r.Msg != "" {
+		row("msg", r.Msg)
+	}
+	if len(r.Recap) > 0 {
+		hosts := make([]string, 0, len(r.Recap))
+		for h := range r.Recap {
+			hosts = append(hosts, h)
+		}
+		sort.Strings(hosts)
+		fmt.Fprintln(e.stdout, "recap:")
+		for _, h := range hosts {
+			s := r.Recap[h]
+			fmt.Fprintf(e.stdout, "  %-26s : ok=%-4d changed=%-4d unreachable=%-4d failed=%-4d skipped=%-4d rescued=%-4d ignored=%-4d\n",
+				h, s.OK, s.Changed, s.Unreachable, s.Failed, s.Skipped, s.Rescued, s.Ignored)
+		}
+	}
+	return 0
 }
