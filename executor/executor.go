@@ -85,11 +85,8 @@ func (c *Config) validate(q *queue.Queue) error {
 	if c.Forks < 1 {
 		return fmt.Errorf("executor: forks must be at least 1, got %d", c.Forks)
 	}
-	if c.Heartbeat == 0 {
-		c.Heartbeat = q.Config().AckWait / 3
-	}
-	if c.Heartbeat <= 0 || c.Heartbeat >= q.Config().AckWait {
-		return fmt.Errorf("executor: heartbeat %s must be shorter than the ack wait %s", c.Heartbeat, q.Config().AckWait)
+	if c.Heartbeat < 0 {
+		return fmt.Errorf("executor: heartbeat %s must be positive", c.Heartbeat)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -146,6 +143,17 @@ func (e *Executor) Start(ctx context.Context) error {
 	var err error
 	e.startOnce.Do(func() {
 		e.started = time.Now().UTC()
+		if err = e.q.Consumer(ctx); err != nil {
+			return
+		}
+		ackWait := e.q.Config().AckWait
+		if e.cfg.Heartbeat == 0 {
+			e.cfg.Heartbeat = ackWait / 3
+		}
+		if e.cfg.Heartbeat >= ackWait {
+			err = fmt.Errorf("executor: heartbeat %s must be shorter than the ack wait %s", e.cfg.Heartbeat, ackWait)
+			return
+		}
 		e.puller, err = e.q.Puller()
 		if err != nil {
 			return

@@ -97,7 +97,8 @@ type Queue struct {
 	cfg    Config
 	js     jetstream.JetStream
 	stream jetstream.Stream
-	cons   jetstream.Consumer
+	mu     sync.Mutex
+	cons   jetstream.Consumer // set by Consumer
 }
 
 // Open creates or updates the stream and the shared consumer, and returns
@@ -124,30 +125,47 @@ func Open(ctx context.Context, c *Conn, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	maxAck := cfg.MaxAckPending
+	return &Queue{cfg: cfg, js: c.js, stream: st}, nil
+}
+
+// Consumer ensures the durable consumer the executors share (only those
+// who pull or read the queue's depth need it; publishers do not) and
+// updates the queue's configuration from it: an existing consumer's
+// settings are the ones in force.
+func (q *Queue) Consumer(ctx context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.cons != nil {
+		return nil
+	}
+	maxAck := q.cfg.MaxAckPending
 	if maxAck <= 0 {
 		maxAck = -1
 	}
-	cons, err := EnsureConsumer(ctx, st, jetstream.ConsumerConfig{
-		Durable:       cfg.Consumer,
+	cons, err := EnsureConsumer(ctx, q.stream, jetstream.ConsumerConfig{
+		Durable:       q.cfg.Consumer,
 		Description:   "gorun executors (shared)",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    cfg.MaxDeliver,
+		AckWait:       q.cfg.AckWait,
+		MaxDeliver:    q.cfg.MaxDeliver,
 		MaxAckPending: maxAck,
-	}, cfg.Assets)
+	}, q.cfg.Assets)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// An existing consumer's settings are the ones in force.
 	if info := cons.CachedInfo(); info != nil {
-		cfg.AckWait, cfg.MaxDeliver, cfg.MaxAckPending = info.Config.AckWait, info.Config.MaxDeliver, info.Config.MaxAckPending
+		q.cfg.AckWait, q.cfg.MaxDeliver, q.cfg.MaxAckPending = info.Config.AckWait, info.Config.MaxDeliver, info.Config.MaxAckPending
 	}
-	return &Queue{cfg: cfg, js: c.js, stream: st, cons: cons}, nil
+	q.cons = cons
+	return nil
 }
 
 // Config returns the queue's effective configuration.
-func (q *Queue) Config() Config { return q.cfg }
+func (q *Queue) Config() Config {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cfg
+}
 
 // Publish enqueues a job. The job id is the message id, so publishing the
 // same job again within the dedup window is a no-op.
@@ -190,6 +208,9 @@ type Depth struct {
 
 // Depth reads the consumer's counters (one API request).
 func (q *Queue) Depth(ctx context.Context) (Depth, error) {
+	if err := q.Consumer(ctx); err != nil {
+		return Depth{}, err
+	}
 	info, err := q.cons.Info(ctx)
 	if err != nil {
 		return Depth{}, fmt.Errorf("reading consumer %s info: %w", q.cfg.Consumer, err)
@@ -252,6 +273,11 @@ type Puller struct {
 
 // Puller starts pulling for this process.
 func (q *Queue) Puller() (*Puller, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.Consumer(ctx); err != nil {
+		return nil, err
+	}
 	it, err := q.cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(PullExpiry))
 	if err != nil {
 		return nil, fmt.Errorf("pulling from %s/%s: %w", q.cfg.Stream, q.cfg.Consumer, err)

@@ -65,7 +65,8 @@ func run() int {
 		log.Error("opening the run records", "err", err)
 		return 1
 	}
-	rq, err := queue.OpenRuns(ctx, conn, queue.RunsConfig{Replicas: cfg.Replicas, Retention: cfg.Retention, Assets: assets})
+	rq, err := queue.OpenRuns(ctx, conn, queue.RunsConfig{Replicas: cfg.Replicas, Retention: cfg.Retention,
+		AckWait: cfg.Dispatcher.AckWait, Assets: assets})
 	if err != nil {
 		log.Error("opening the run queue", "err", err)
 		return 1

@@ -63,6 +63,9 @@ type Config struct {
 		ID          string `yaml:"id"`          // ($GORUN_DISPATCHER_ID)
 		Concurrency int    `yaml:"concurrency"` // runs at once ($GORUN_CONCURRENCY; default 4)
 		WorkDir     string `yaml:"work_dir"`    // ($GORUN_WORK_DIR; default the temp dir)
+		// AckWait is how long a run may go without its dispatcher's
+		// heartbeat before another dispatcher resumes it ($GORUN_RUN_ACK_WAIT; default 30s).
+		AckWait time.Duration `yaml:"ack_wait"`
 	} `yaml:"dispatcher"`
 }
 
@@ -111,6 +114,7 @@ func (f *Flags) Dispatcher() {
 	f.fs.StringVar(&c.Dispatcher.ID, "id", "", "dispatcher id in run records ($GORUN_DISPATCHER_ID; default hostname-pid)")
 	f.fs.IntVar(&c.Dispatcher.Concurrency, "concurrency", 0, "runs run at once ($GORUN_CONCURRENCY; default 4)")
 	f.fs.StringVar(&c.Dispatcher.WorkDir, "work-dir", "", "where run bundles are unpacked ($GORUN_WORK_DIR; default the temp dir)")
+	f.fs.DurationVar(&c.Dispatcher.AckWait, "ack-wait", 0, "how long a run may go without its dispatcher's heartbeat before another resumes it ($GORUN_RUN_ACK_WAIT; default 30s)")
 }
 
 // Load parses args and merges the file, the environment and the flags.
@@ -188,6 +192,7 @@ func (f *Flags) Load(args []string, getenv func(string) string) (*Config, error)
 	str(&cfg.Dispatcher.ID, "GORUN_DISPATCHER_ID", "id", flagged.Dispatcher.ID)
 	num(&cfg.Dispatcher.Concurrency, "GORUN_CONCURRENCY", "concurrency", flagged.Dispatcher.Concurrency)
 	str(&cfg.Dispatcher.WorkDir, "GORUN_WORK_DIR", "work-dir", flagged.Dispatcher.WorkDir)
+	dur(&cfg.Dispatcher.AckWait, "GORUN_RUN_ACK_WAIT", "ack-wait", flagged.Dispatcher.AckWait)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
