@@ -66,6 +66,10 @@ type Config struct {
 	PollInterval int
 	// AsyncDir is the default async job directory (default ~/.ansible_async).
 	AsyncDir string
+	// SourceRoot is where the run's files were unpacked (a submitted run),
+	// left out of the positions that job ids derive from, so that a run
+	// resumed by another dispatcher finds the same job ids.
+	SourceRoot string
 	// Logger receives the dispatcher's logs.
 	Logger *slog.Logger
 }

@@ -199,7 +199,8 @@ type scoped struct {
 func (pr *playRun) jobID(st *scoped, host string, item, attempt int) string {
 	parts := []string{pr.r.cfg.RunID, strconv.Itoa(pr.book), strconv.Itoa(pr.index)}
 	for _, p := range append(append([]*playbook.Task{}, st.parents...), st.task) {
-		parts = append(parts, fmt.Sprintf("%s:%d:%d:%s", p.Pos.File, p.Pos.Line, p.Pos.Col, p.Module))
+		file := strings.TrimPrefix(p.Pos.File, pr.r.cfg.SourceRoot)
+		parts = append(parts, fmt.Sprintf("%s:%d:%d:%s", file, p.Pos.Line, p.Pos.Col, p.Module))
 	}
 	if st.handler {
 		parts = append(parts, "handler"+strconv.Itoa(st.flush))

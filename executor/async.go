@@ -292,6 +292,9 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 	switch {
 	case out.Finished:
 		result = form.Finish(module.Output{RC: out.RC, Stdout: out.Stdout, Stderr: out.Stderr, Start: out.Start, End: out.End})
+		if truthy(result["failed"]) {
+			state = job.StateFailed
+		}
 	case out.TimedOut || o.Kind == agent.Timeout:
 		state = job.StateTimeout
 		result = map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}

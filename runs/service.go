@@ -326,6 +326,7 @@ func (s *Service) execute(ctx context.Context, spec *Spec, attempt int, lw *queu
 	}()
 	cfg := spec.Options.Config(spec.RunID)
 	cfg.Logger = log
+	cfg.SourceRoot = root
 	runner, err := dispatcher.New(cfg, s.q, s.st, inv, out)
 	if err != nil {
 		fmt.Fprintln(lw, "ERROR! "+err.Error())
