@@ -202,4 +202,3 @@ func TestLockAcrossRuns(t *testing.T) {
 		t.Fatalf("after the holder was killed, the locked jobs overlapped or did not run: %v", ev)
 	}
 }
-

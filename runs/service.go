@@ -434,4 +434,3 @@ func firstLine(s string) string {
 	}
 	return s
 }
-

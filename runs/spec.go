@@ -17,9 +17,9 @@ type Spec struct {
 	// bundle under the same paths).
 	Playbooks []string `json:"playbooks"`
 	// Inventory are the -i sources: absolute paths or host lists.
-	Inventory []string `json:"inventory,omitempty"`
-	Options   Options  `json:"options"`
-	Submitter string   `json:"submitter,omitempty"`
+	Inventory []string  `json:"inventory,omitempty"`
+	Options   Options   `json:"options"`
+	Submitter string    `json:"submitter,omitempty"`
 	Submitted time.Time `json:"submitted"`
 }
 
