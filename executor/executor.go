@@ -166,6 +166,18 @@ func (e *Executor) Start(ctx context.Context) error {
 			e.beatDone = make(chan struct{})
 			go e.beat()
 		}
+		go func() {
+			if err := e.q.DeadLetters(e.jobCtx, e.lost); err != nil {
+				e.log.Warn("not following dead letters", "err", err)
+			}
+		}()
+		go func() {
+			sctx, cancel := context.WithTimeout(e.jobCtx, time.Minute)
+			defer cancel()
+			if err := e.q.SweepDead(sctx, e.lost); err != nil {
+				e.log.Debug("sweeping dead letters", "err", err)
+			}
+		}()
 		e.log.Info("executor started", "forks", e.cfg.Forks)
 	})
 	return err
@@ -342,6 +354,28 @@ func (e *Executor) handle(d *queue.Delivery) {
 	}
 	log.Debug("job done", "state", rec.State)
 	e.ack(ctx, d, log)
+}
+
+// lost records a job whose message exhausted its deliveries.
+func (e *Executor) lost(ctx context.Context, j *job.Job, deliveries uint64) error {
+	msg := fmt.Sprintf("the job's message was delivered %d times without an executor recording its end; its outcome is unknown", deliveries)
+	_, err := e.st.Modify(ctx, j.ID, func(r *job.Record) bool {
+		if r.State.Terminal() {
+			return false
+		}
+		r.State, r.Msg, r.Ended = job.StateLost, msg, time.Now().UTC()
+		r.Result = map[string]any{"failed": true, "changed": false, "msg": msg}
+		return true
+	})
+	if errors.Is(err, status.ErrNotFound) {
+		rec := job.NewRecord(j)
+		rec.State, rec.Msg, rec.Ended = job.StateLost, msg, time.Now().UTC()
+		_, err = e.st.Create(ctx, rec)
+	}
+	if err == nil {
+		e.log.Warn("job lost: deliveries exhausted", "jid", j.ID, "deliveries", deliveries)
+	}
+	return err
 }
 
 // CancelledMsg is the msg of a job cancelled on request.

@@ -168,3 +168,34 @@ func TestDuplicateDeliveryFenced(t *testing.T) {
 		t.Fatalf("the duplicate touched the record: %+v %v", e.Record, err)
 	}
 }
+
+// A job whose message exhausts its deliveries ends lost, not running.
+func TestDeadLetterRecordsLost(t *testing.T) {
+	env := natstest.Start(t, natstest.AckWait(200*time.Millisecond), natstest.MaxDeliver(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	j := &job.Job{ID: "j13.1", RunID: "r1", Module: "command", Args: map[string]any{"_raw_params": "true"},
+		Target: job.Target{Host: "localhost", Connection: "local"}, Created: time.Now().UTC()}
+	if _, err := env.Store.Create(ctx, job.NewRecord(j)); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Queue.Publish(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	// an executor that takes the message twice and dies each time
+	p, err := env.Queue.Puller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := p.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Stop()
+	start(t, env, 1)
+	rec, err := env.Store.WaitTerminal(ctx, "j13.1", nil)
+	if err != nil || rec.State != job.StateLost || rec.Msg == "" {
+		t.Fatalf("record %+v %v", rec, err)
+	}
+}

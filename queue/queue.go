@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gorun/gorun/job"
@@ -96,6 +97,7 @@ func (c *Config) validate() error {
 type Queue struct {
 	cfg    Config
 	js     jetstream.JetStream
+	conn   *Conn
 	stream jetstream.Stream
 	mu     sync.Mutex
 	cons   jetstream.Consumer // set by Consumer
@@ -125,7 +127,7 @@ func Open(ctx context.Context, c *Conn, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Queue{cfg: cfg, js: c.js, stream: st}, nil
+	return &Queue{cfg: cfg, js: c.js, conn: c, stream: st}, nil
 }
 
 // Consumer ensures the durable consumer the executors share (only those
@@ -318,3 +320,75 @@ func (p *Puller) Next(ctx context.Context) (*Delivery, error) {
 // Stop stops pulling; Next calls then return ErrClosed (a message already
 // handed to this process is redelivered after the ack wait).
 func (p *Puller) Stop() { p.once.Do(p.iter.Stop) }
+
+// DeadLetters calls fn for every job that exhausted its deliveries (the
+// server's max-deliveries advisory), then removes its message from the
+// stream, where the server leaves it. It runs until ctx ends.
+func (q *Queue) DeadLetters(ctx context.Context, fn func(ctx context.Context, j *job.Job, deliveries uint64) error) error {
+	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + q.cfg.Stream + "." + q.cfg.Consumer
+	ch := make(chan *nats.Msg, 64)
+	sub, err := q.conn.nc.ChanSubscribe(subject, ch)
+	if err != nil {
+		return fmt.Errorf("subscribing to dead letters: %w", err)
+	}
+	defer sub.Unsubscribe()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-ch:
+			var adv struct {
+				StreamSeq  uint64 `json:"stream_seq"`
+				Deliveries uint64 `json:"deliveries"`
+			}
+			if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
+				continue
+			}
+			raw, err := q.stream.GetMsg(ctx, adv.StreamSeq)
+			if err != nil {
+				continue // another executor handled it already
+			}
+			var j job.Job
+			if err := json.Unmarshal(raw.Data, &j); err == nil && j.ID != "" {
+				if err := fn(ctx, &j, adv.Deliveries); err != nil {
+					continue // the record could not be written: keep the message for an operator
+				}
+			}
+			_ = q.stream.DeleteMsg(ctx, adv.StreamSeq)
+		}
+	}
+}
+
+// SweepDead finds jobs that exhausted their deliveries while nobody
+// listened to the advisory: in a work-queue stream, a message still there
+// below the consumer's ack floor is one. It calls fn for each and removes
+// its message.
+func (q *Queue) SweepDead(ctx context.Context, fn func(ctx context.Context, j *job.Job, deliveries uint64) error) error {
+	if err := q.Consumer(ctx); err != nil {
+		return err
+	}
+	ci, err := q.cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("reading consumer info: %w", err)
+	}
+	si, err := q.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("reading stream info: %w", err)
+	}
+	for seq := si.State.FirstSeq; seq > 0 && seq <= ci.AckFloor.Stream; {
+		// the first message at or after seq
+		raw, err := q.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(q.cfg.Subject+".>"))
+		if err != nil || raw.Sequence > ci.AckFloor.Stream {
+			return nil
+		}
+		seq = raw.Sequence + 1
+		var j job.Job
+		if err := json.Unmarshal(raw.Data, &j); err == nil && j.ID != "" {
+			if err := fn(ctx, &j, uint64(q.cfg.MaxDeliver)); err != nil {
+				continue
+			}
+		}
+		_ = q.stream.DeleteMsg(ctx, raw.Sequence)
+	}
+	return nil
+}
