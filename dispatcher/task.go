@@ -679,6 +679,7 @@ func (r *Runner) runJob(ctx context.Context, j *job.Job, done func(*job.Record) 
 	for {
 		select {
 		case rec := <-sub.C():
+			r.log.Debug("job record", "jid", rec.JID, "host", rec.Host, "state", rec.State)
 			if done(rec) {
 				return rec, nil
 			}

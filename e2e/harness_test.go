@@ -74,9 +74,21 @@ func start(t *testing.T, name string, args ...string) *proc {
 	p := &proc{name: name, cmd: cmd, log: logf, done: make(chan struct{})}
 	go func() { cmd.Wait(); f.Close(); close(p.done) }()
 	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("GORUN_E2E_KEEP_LOGS") != "" {
+			// a goroutine dump in the log, for the post-mortem
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-p.done:
+			case <-time.After(3 * time.Second):
+			}
+		}
 		p.kill()
 		if t.Failed() {
 			data, _ := os.ReadFile(logf)
+			if keep := os.Getenv("GORUN_E2E_KEEP_LOGS"); keep != "" {
+				os.MkdirAll(keep, 0o755)
+				os.WriteFile(filepath.Join(keep, fmt.Sprintf("%s-%d.log", name, cmd.Process.Pid)), data, 0o644)
+			}
 			if len(data) > 4000 {
 				data = data[len(data)-4000:]
 			}
@@ -165,4 +177,32 @@ func lines(path string) []string {
 		return nil
 	}
 	return strings.Fields(strings.TrimSpace(string(data)))
+}
+
+// waitReady waits until the services have created the NATS assets (the
+// CLI only binds to them).
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := queue.Connect(ctx, queue.ConnConfig{URL: url, Name: t.Name() + "-ready"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	eventually(t, "the services to create their streams and buckets", 60*time.Second, func() bool {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if _, err := queue.Open(c, conn, queue.Config{Assets: queue.Bind}); err != nil {
+			return false
+		}
+		if _, err := queue.OpenRuns(c, conn, queue.RunsConfig{Assets: queue.Bind}); err != nil {
+			return false
+		}
+		if _, err := status.OpenRuns(c, conn.JetStream(), status.Config{Assets: queue.Bind}); err != nil {
+			return false
+		}
+		_, err := status.OpenRegistry(c, conn.JetStream(), status.RegistryConfig{Assets: queue.Bind})
+		return err == nil
+	})
 }

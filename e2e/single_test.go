@@ -23,6 +23,7 @@ func services(t *testing.T, url string, executors, forks int) map[string]*proc {
 		ps[id] = start(t, "executor", "--nats", url, "--forks", fmt.Sprint(forks), "--id", id, "--ack-wait", "2s", "--log-level", "debug")
 	}
 	ps["dispatcher"] = start(t, "dispatcher", "--nats", url, "--id", "d1", "--ack-wait", "2s", "--log-level", "debug")
+	waitReady(t, url)
 	return ps
 }
 

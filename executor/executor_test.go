@@ -88,9 +88,17 @@ func TestRunsJobsToTerminalRecords(t *testing.T) {
 			}
 		})
 	}
-	dep, err := env.Queue.Depth(ctx)
-	if err != nil || dep.Pending != 0 || dep.AckPending != 0 {
-		t.Fatalf("queue not empty: %+v %v", dep, err)
+	// the ack follows the terminal record: wait for it
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		dep, err := env.Queue.Depth(ctx)
+		if err == nil && dep.Pending == 0 && dep.AckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue not empty: %+v %v", dep, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

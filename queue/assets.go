@@ -39,6 +39,15 @@ func ParseAssets(s string) (Assets, error) {
 
 // EnsureStream returns stream cfg.Name, created or updated as mode says.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, mode Assets) (jetstream.Stream, error) {
+	var st jetstream.Stream
+	err := retrySetup(ctx, func(ctx context.Context) (err error) {
+		st, err = ensureStream(ctx, js, cfg, mode)
+		return err
+	})
+	return st, err
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, mode Assets) (jetstream.Stream, error) {
 	if mode == Update {
 		st, err := js.CreateOrUpdateStream(ctx, cfg)
 		if err != nil {
@@ -69,6 +78,15 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 // EnsureConsumer returns durable consumer cfg.Durable of st, created or
 // updated as mode says.
 func EnsureConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, mode Assets) (jetstream.Consumer, error) {
+	var c jetstream.Consumer
+	err := retrySetup(ctx, func(ctx context.Context) (err error) {
+		c, err = ensureConsumer(ctx, st, cfg, mode)
+		return err
+	})
+	return c, err
+}
+
+func ensureConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, mode Assets) (jetstream.Consumer, error) {
 	if mode == Update {
 		c, err := st.CreateOrUpdateConsumer(ctx, cfg)
 		if err != nil {
@@ -97,7 +115,35 @@ func EnsureConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.Cons
 }
 
 // EnsureKeyValue returns bucket cfg.Bucket, created or updated as mode says.
+//
+// Reads of gorun's buckets must see the writes that came before them (an
+// executor re-reads the record it just claimed): unless mode is Bind, the
+// bucket's stream is set to answer reads from its leader only (no direct
+// gets from replicas that may lag behind).
 func EnsureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, mode Assets) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := retrySetup(ctx, func(ctx context.Context) (err error) {
+		kv, err = ensureKeyValue(ctx, js, cfg, mode)
+		if err != nil || mode == Bind {
+			return err
+		}
+		st, err := js.Stream(ctx, "KV_"+cfg.Bucket)
+		if err != nil {
+			return err
+		}
+		if sc := st.CachedInfo().Config; sc.AllowDirect {
+			sc.AllowDirect = false
+			if _, err := js.UpdateStream(ctx, sc); err != nil {
+				return fmt.Errorf("making bucket %s read from its leader: %w", cfg.Bucket, err)
+			}
+			kv, err = js.KeyValue(ctx, cfg.Bucket)
+		}
+		return err
+	})
+	return kv, err
+}
+
+func ensureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, mode Assets) (jetstream.KeyValue, error) {
 	if mode == Update {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 		if err != nil {

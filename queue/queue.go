@@ -177,7 +177,11 @@ func (q *Queue) Publish(ctx context.Context, j *job.Job) error {
 		return fmt.Errorf("encoding job %s: %w", j.ID, err)
 	}
 	subj := q.cfg.Subject + "." + subjectToken(j.RunID)
-	if _, err := q.js.Publish(ctx, subj, data, jetstream.WithMsgID(j.ID)); err != nil {
+	// a retry after an ambiguous failure is safe: the job id deduplicates
+	if err := Retry(ctx, func(ctx context.Context) error {
+		_, err := q.js.Publish(ctx, subj, data, jetstream.WithMsgID(j.ID))
+		return err
+	}); err != nil {
 		return fmt.Errorf("publishing job %s: %w", j.ID, err)
 	}
 	return nil
@@ -269,8 +273,82 @@ const HandBackDelay = PullExpiry + time.Second
 // Puller hands out jobs one at a time to a fixed number of workers, pulling
 // from the server only when a worker asks: nothing is prefetched.
 type Puller struct {
-	iter jetstream.MessagesContext
-	once sync.Once
+	it *iterator
+}
+
+// iterator is a pull iterator that starts again when it closes without
+// being stopped (a lost consumer leader, a reconnect).
+type iterator struct {
+	cons    jetstream.Consumer
+	mu      sync.Mutex
+	iter    jetstream.MessagesContext
+	stopped bool
+}
+
+func newIterator(cons jetstream.Consumer) (*iterator, error) {
+	it := &iterator{cons: cons}
+	if err := it.open(); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+func (it *iterator) open() error {
+	m, err := it.cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(PullExpiry))
+	if err != nil {
+		return err
+	}
+	it.iter = m
+	return nil
+}
+
+func (it *iterator) next(ctx context.Context) (jetstream.Msg, error) {
+	for {
+		it.mu.Lock()
+		iter, stopped := it.iter, it.stopped
+		it.mu.Unlock()
+		if stopped {
+			return nil, ErrClosed
+		}
+		msg, err := iter.Next(jetstream.NextContext(ctx))
+		if err == nil {
+			return msg, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Closed under us, or broken (missed heartbeats after a consumer
+		// leader change, a reconnect): start a new iterator, unless stopped.
+		it.mu.Lock()
+		if it.stopped {
+			it.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if it.iter == iter {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				iter.Stop()
+			}
+			if err := it.open(); err != nil {
+				it.mu.Unlock()
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(250 * time.Millisecond):
+				}
+				continue
+			}
+		}
+		it.mu.Unlock()
+	}
+}
+
+func (it *iterator) stop() {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if !it.stopped {
+		it.stopped = true
+		it.iter.Stop()
+	}
 }
 
 // Puller starts pulling for this process.
@@ -280,11 +358,11 @@ func (q *Queue) Puller() (*Puller, error) {
 	if err := q.Consumer(ctx); err != nil {
 		return nil, err
 	}
-	it, err := q.cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(PullExpiry))
+	it, err := newIterator(q.cons)
 	if err != nil {
 		return nil, fmt.Errorf("pulling from %s/%s: %w", q.cfg.Stream, q.cfg.Consumer, err)
 	}
-	return &Puller{iter: it}, nil
+	return &Puller{it: it}, nil
 }
 
 // ErrClosed is returned by Next after Stop.
@@ -296,13 +374,10 @@ var ErrBadMessage = errors.New("queue: undecodable task message")
 
 // Next blocks until a job is delivered, ctx is done, or the puller is stopped.
 func (p *Puller) Next(ctx context.Context) (*Delivery, error) {
-	msg, err := p.iter.Next(jetstream.NextContext(ctx))
+	msg, err := p.it.next(ctx)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil, ErrClosed
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
+			return nil, err
 		}
 		return nil, fmt.Errorf("pulling job: %w", err)
 	}
@@ -319,7 +394,7 @@ func (p *Puller) Next(ctx context.Context) (*Delivery, error) {
 
 // Stop stops pulling; Next calls then return ErrClosed (a message already
 // handed to this process is redelivered after the ack wait).
-func (p *Puller) Stop() { p.once.Do(p.iter.Stop) }
+func (p *Puller) Stop() { p.it.stop() }
 
 // DeadLetters calls fn for every job that exhausted its deliveries (the
 // server's max-deliveries advisory), then removes its message from the

@@ -85,10 +85,30 @@ func OpenRuns(ctx context.Context, c *Conn, cfg RunsConfig) (*Runs, error) {
 	}, cfg.Assets); err != nil {
 		return nil, err
 	}
-	os, err := ensureObjectStore(ctx, c.js, jetstream.ObjectStoreConfig{
-		Bucket: BundlesBucket, Description: "gorun run bundles (playbooks, inventories)", TTL: cfg.Retention,
-		Storage: storage, Replicas: cfg.Replicas,
-	}, cfg.Assets)
+	var os jetstream.ObjectStore
+	err = retrySetup(ctx, func(ctx context.Context) (err error) {
+		os, err = ensureObjectStore(ctx, c.js, jetstream.ObjectStoreConfig{
+			Bucket: BundlesBucket, Description: "gorun run bundles (playbooks, inventories)", TTL: cfg.Retention,
+			Storage: storage, Replicas: cfg.Replicas,
+		}, cfg.Assets)
+		if err != nil || cfg.Assets == Bind {
+			return err
+		}
+		// a dispatcher reads a bundle right after it was put: read from the
+		// leader, not from replicas that may lag
+		st, err := c.js.Stream(ctx, "OBJ_"+BundlesBucket)
+		if err != nil {
+			return err
+		}
+		if sc := st.CachedInfo().Config; sc.AllowDirect {
+			sc.AllowDirect = false
+			if _, err := c.js.UpdateStream(ctx, sc); err != nil {
+				return fmt.Errorf("making object store %s read from its leader: %w", BundlesBucket, err)
+			}
+			os, err = c.js.ObjectStore(ctx, BundlesBucket)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -129,10 +149,16 @@ func (r *Runs) Config() RunsConfig { return r.cfg }
 // Submit stores a run's bundle and enqueues the run (the run id is the
 // message id: submitting twice enqueues once).
 func (r *Runs) Submit(ctx context.Context, runID string, spec, bundle []byte) error {
-	if _, err := r.bundles.PutBytes(ctx, runID, bundle); err != nil {
+	if err := Retry(ctx, func(ctx context.Context) error {
+		_, err := r.bundles.PutBytes(ctx, runID, bundle)
+		return err
+	}); err != nil {
 		return fmt.Errorf("storing the bundle of run %s: %w", runID, err)
 	}
-	if _, err := r.js.Publish(ctx, RunsSubject+"."+subjectToken(runID), spec, jetstream.WithMsgID(runID)); err != nil {
+	if err := Retry(ctx, func(ctx context.Context) error {
+		_, err := r.js.Publish(ctx, RunsSubject+"."+subjectToken(runID), spec, jetstream.WithMsgID(runID))
+		return err
+	}); err != nil {
 		return fmt.Errorf("submitting run %s: %w", runID, err)
 	}
 	return nil
@@ -140,7 +166,22 @@ func (r *Runs) Submit(ctx context.Context, runID string, spec, bundle []byte) er
 
 // Bundle returns a run's bundle.
 func (r *Runs) Bundle(ctx context.Context, runID string) ([]byte, error) {
-	b, err := r.bundles.GetBytes(ctx, runID)
+	var b []byte
+	// a bundle just put may not be visible yet on every replica: retry a
+	// missing or mismatching one for a while
+	deadline := time.Now().Add(15 * time.Second)
+	var err error
+	for {
+		err = Retry(ctx, func(ctx context.Context) (err error) {
+			b, err = r.bundles.GetBytes(ctx, runID)
+			return err
+		})
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil ||
+			!(errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, jetstream.ErrDigestMismatch)) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the bundle of run %s: %w", runID, err)
 	}
@@ -171,28 +212,24 @@ func (d *RunDelivery) Nak(delay time.Duration) error {
 
 // RunPuller hands out submitted runs one at a time, without prefetch.
 type RunPuller struct {
-	iter jetstream.MessagesContext
-	once sync.Once
+	it *iterator
 }
 
 // Puller starts pulling runs.
 func (r *Runs) Puller() (*RunPuller, error) {
-	it, err := r.cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(PullExpiry))
+	it, err := newIterator(r.cons)
 	if err != nil {
 		return nil, fmt.Errorf("pulling runs: %w", err)
 	}
-	return &RunPuller{iter: it}, nil
+	return &RunPuller{it: it}, nil
 }
 
 // Next blocks until a run is delivered, ctx ends, or the puller stops.
 func (p *RunPuller) Next(ctx context.Context) (*RunDelivery, error) {
-	msg, err := p.iter.Next(jetstream.NextContext(ctx))
+	msg, err := p.it.next(ctx)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil, ErrClosed
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
+			return nil, err
 		}
 		return nil, fmt.Errorf("pulling run: %w", err)
 	}
@@ -205,7 +242,7 @@ func (p *RunPuller) Next(ctx context.Context) (*RunDelivery, error) {
 }
 
 // Stop stops pulling.
-func (p *RunPuller) Stop() { p.once.Do(p.iter.Stop) }
+func (p *RunPuller) Stop() { p.it.stop() }
 
 // Log headers.
 const (
@@ -249,7 +286,11 @@ func (w *LogWriter) Flush(ctx context.Context) error {
 	m.Header.Set(logAttempt, strconv.Itoa(w.attempt))
 	w.n++
 	m.Header.Set(logSeqHeader, strconv.Itoa(w.n))
-	if _, err := w.r.js.PublishMsg(ctx, m); err != nil {
+	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s.%d.%d", w.subject, w.attempt, w.n))
+	if err := Retry(ctx, func(ctx context.Context) error {
+		_, err := w.r.js.PublishMsg(ctx, m)
+		return err
+	}); err != nil {
 		return fmt.Errorf("publishing run output: %w", err)
 	}
 	w.buf.Reset()
@@ -264,7 +305,11 @@ func (w *LogWriter) End(ctx context.Context, exitCode int) error {
 	m := nats.NewMsg(w.subject)
 	m.Header.Set(logEndHeader, strconv.Itoa(exitCode))
 	m.Header.Set(logAttempt, strconv.Itoa(w.attempt))
-	if _, err := w.r.js.PublishMsg(ctx, m); err != nil {
+	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s.%d.end", w.subject, w.attempt))
+	if err := Retry(ctx, func(ctx context.Context) error {
+		_, err := w.r.js.PublishMsg(ctx, m)
+		return err
+	}); err != nil {
 		return fmt.Errorf("publishing the end of the run output: %w", err)
 	}
 	return nil

@@ -102,14 +102,22 @@ type Lease struct {
 func (l *Locks) Acquire(ctx context.Context, key, jid, holder string) (*Lease, error) {
 	val, _ := json.Marshal(lease{JID: jid, Holder: holder, Acquired: time.Now().UTC()})
 	for {
-		rev, err := l.kv.Create(ctx, key, val)
+		var rev uint64
+		err := queue.Retry(ctx, func(ctx context.Context) (err error) {
+			rev, err = l.kv.Create(ctx, key, val)
+			return err
+		})
 		if err == nil {
 			return l.hold(key, rev), nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, fmt.Errorf("taking lock %s: %w", key, err)
 		}
-		e, err := l.kv.Get(ctx, key)
+		var e jetstream.KeyValueEntry
+		err = queue.Retry(ctx, func(ctx context.Context) (err error) {
+			e, err = l.kv.Get(ctx, key)
+			return err
+		})
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // released meanwhile
 		}

@@ -82,7 +82,10 @@ func (r *Registry) Beat(ctx context.Context, e Executor) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.kv.Put(ctx, e.ID, data); err != nil {
+	if err := queue.Retry(ctx, func(ctx context.Context) error {
+		_, err := r.kv.Put(ctx, e.ID, data)
+		return err
+	}); err != nil {
 		return fmt.Errorf("executor %s heartbeat: %w", e.ID, err)
 	}
 	return nil
@@ -98,7 +101,11 @@ func (r *Registry) Leave(ctx context.Context, id string) error {
 
 // Alive reports whether the executor beat within the TTL.
 func (r *Registry) Alive(ctx context.Context, id string) (bool, error) {
-	e, err := r.kv.Get(ctx, id)
+	var e jetstream.KeyValueEntry
+	err := queue.Retry(ctx, func(ctx context.Context) (err error) {
+		e, err = r.kv.Get(ctx, id)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return false, nil
 	}

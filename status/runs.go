@@ -63,7 +63,10 @@ func (s *RunStore) Create(ctx context.Context, r *job.Run) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.kv.Create(ctx, r.RunID, data); err != nil {
+	if err := queue.Retry(ctx, func(ctx context.Context) error {
+		_, err := s.kv.Create(ctx, r.RunID, data)
+		return err
+	}); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("creating run %s: %w", r.RunID, ErrExists)
 		}
@@ -74,7 +77,11 @@ func (s *RunStore) Create(ctx context.Context, r *job.Run) error {
 
 // Get reads a run record; ErrNotFound if there is none.
 func (s *RunStore) Get(ctx context.Context, runID string) (RunEntry, error) {
-	e, err := s.kv.Get(ctx, runID)
+	var e jetstream.KeyValueEntry
+	err := queue.Retry(ctx, func(ctx context.Context) (err error) {
+		e, err = s.kv.Get(ctx, runID)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 			return RunEntry{}, fmt.Errorf("reading run %s: %w", runID, ErrNotFound)
@@ -103,7 +110,10 @@ func (s *RunStore) Modify(ctx context.Context, runID string, change func(*job.Ru
 		if err != nil {
 			return nil, err
 		}
-		_, err = s.kv.Update(ctx, runID, data, e.Revision)
+		err = queue.Retry(ctx, func(ctx context.Context) error {
+			_, err := s.kv.Update(ctx, runID, data, e.Revision)
+			return err
+		})
 		if err == nil {
 			return e.Run, nil
 		}

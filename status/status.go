@@ -193,7 +193,11 @@ func (s *Store) Create(ctx context.Context, r *job.Record) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	rev, err := s.kv.Create(ctx, r.JID, data)
+	var rev uint64
+	err = queue.Retry(ctx, func(ctx context.Context) (err error) {
+		rev, err = s.kv.Create(ctx, r.JID, data)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return 0, fmt.Errorf("creating record %s: %w", r.JID, ErrExists)
@@ -205,7 +209,11 @@ func (s *Store) Create(ctx context.Context, r *job.Record) (uint64, error) {
 
 // Get reads a record; ErrNotFound if there is none.
 func (s *Store) Get(ctx context.Context, jid string) (Entry, error) {
-	e, err := s.kv.Get(ctx, jid)
+	var e jetstream.KeyValueEntry
+	err := queue.Retry(ctx, func(ctx context.Context) (err error) {
+		e, err = s.kv.Get(ctx, jid)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 			return Entry{}, fmt.Errorf("reading record %s: %w", jid, ErrNotFound)
@@ -226,7 +234,11 @@ func (s *Store) Update(ctx context.Context, r *job.Record, rev uint64) (uint64, 
 	if err != nil {
 		return 0, err
 	}
-	nrev, err := s.kv.Update(ctx, r.JID, data, rev)
+	var nrev uint64
+	err = queue.Retry(ctx, func(ctx context.Context) (err error) {
+		nrev, err = s.kv.Update(ctx, r.JID, data, rev)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
 			return 0, fmt.Errorf("updating record %s at revision %d: %w", r.JID, rev, ErrConflict)
@@ -268,7 +280,7 @@ func (s *Store) Modify(ctx context.Context, jid string, change func(*job.Record)
 
 // Delete removes a record.
 func (s *Store) Delete(ctx context.Context, jid string) error {
-	if err := s.kv.Purge(ctx, jid); err != nil {
+	if err := queue.Retry(ctx, func(ctx context.Context) error { return s.kv.Purge(ctx, jid) }); err != nil {
 		return fmt.Errorf("deleting record %s: %w", jid, err)
 	}
 	return nil

@@ -65,6 +65,12 @@ func run() int {
 		log.Error("opening the run records", "err", err)
 		return 1
 	}
+	// the executors' liveness bucket too, so that clients can bind to
+	// everything as soon as a dispatcher runs
+	if _, err := status.OpenRegistry(ctx, conn.JetStream(), status.RegistryConfig{Replicas: cfg.Replicas, Assets: assets}); err != nil {
+		log.Error("opening the executor registry", "err", err)
+		return 1
+	}
 	rq, err := queue.OpenRuns(ctx, conn, queue.RunsConfig{Replicas: cfg.Replicas, Retention: cfg.Retention,
 		AckWait: cfg.Dispatcher.AckWait, Assets: assets})
 	if err != nil {

@@ -56,7 +56,11 @@ func cmdCancel(ctx context.Context, e *env, args []string) int {
 }
 
 func cancelRun(ctx context.Context, e *env, be *backend, runID string) error {
-	r, err := be.RunStore.Modify(ctx, runID, func(r *job.Run) bool {
+	rs, err := be.RunStore(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := rs.Modify(ctx, runID, func(r *job.Run) bool {
 		if r.State.Terminal() {
 			return false
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorun/gorun/natstest"
+	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/sshtest"
 	"github.com/gorun/gorun/status"
 )
@@ -52,6 +53,20 @@ func TestExternalNATSWithSeparateExecutor(t *testing.T) {
 			_ = ex.Process.Kill()
 		}
 	})
+	// the executor creates the task stream and the job bucket; the CLI binds
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := status.Open(ctx, nenv.Conn.JetStream(), status.Config{Assets: queue.Bind})
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the executor did not create its assets: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	f := sshtest.Start(t, 4)
 	dir := t.TempDir()
 	inv := f.InventoryINI(t)

@@ -29,11 +29,13 @@ var natsOpts = []*opt{
 // backend is the NATS side of a command: either an embedded node or a
 // connection to an external server.
 type backend struct {
-	Queue    *queue.Queue
-	Store    *status.Store
-	Runs     *queue.Runs
-	RunStore *status.RunStore
-	Registry *status.Registry
+	Queue *queue.Queue
+	Store *status.Store
+	// runs, runStore and registry are opened on first use (only the run
+	// commands need them; a dispatcher or executor creates them).
+	runs     *queue.Runs
+	runStore *status.RunStore
+	registry *status.Registry
 	node     *embedded.Node
 	conn     *queue.Conn
 	pool     *connection.Pool
@@ -58,7 +60,11 @@ func (b *backend) executorGone(ctx context.Context, id string) bool {
 	if b.soleOwner() {
 		return b.node.Executor == nil || id != b.node.Executor.ID()
 	}
-	alive, err := b.Registry.Alive(ctx, id)
+	reg, err := b.Registry(ctx)
+	if err != nil {
+		return false
+	}
+	alive, err := reg.Alive(ctx, id)
 	return err == nil && !alive
 }
 
@@ -106,7 +112,7 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		return &backend{Queue: n.Queue, Store: n.Store, Runs: n.Runs, RunStore: n.RunStore, Registry: n.Registry, node: n}, nil
+		return &backend{Queue: n.Queue, Store: n.Store, runs: n.Runs, runStore: n.RunStore, registry: n.Registry, node: n}, nil
 	}
 	cc := queue.ConnConfig{
 		URL: url, Logger: log, Name: "gorun",
@@ -118,26 +124,52 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	// Against an external NATS the CLI only binds: the services create the
+	// streams and buckets, with the replicas the operator chose.
 	b := &backend{conn: conn}
-	if b.Queue, err = queue.Open(ctx, conn, queue.Config{}); err != nil {
+	if b.Queue, err = queue.Open(ctx, conn, queue.Config{Assets: queue.Bind}); err != nil {
 		conn.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w (are the executors running?)", err)
 	}
-	if b.Store, err = status.Open(ctx, conn.JetStream(), status.Config{}); err != nil {
+	if b.Store, err = status.Open(ctx, conn.JetStream(), status.Config{Assets: queue.Bind}); err != nil {
 		conn.Close()
-		return nil, err
-	}
-	if b.Runs, err = queue.OpenRuns(ctx, conn, queue.RunsConfig{}); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if b.RunStore, err = status.OpenRuns(ctx, conn.JetStream(), status.Config{}); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if b.Registry, err = status.OpenRegistry(ctx, conn.JetStream(), status.RegistryConfig{}); err != nil {
-		conn.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w (are the executors running?)", err)
 	}
 	return b, nil
+}
+
+// Runs returns the run queue (GORUN_RUNS, GORUN_LOG, gorun_bundles).
+func (b *backend) Runs(ctx context.Context) (*queue.Runs, error) {
+	if b.runs == nil {
+		r, err := queue.OpenRuns(ctx, b.conn, queue.RunsConfig{Assets: queue.Bind})
+		if err != nil {
+			return nil, fmt.Errorf("%w (is a dispatcher running?)", err)
+		}
+		b.runs = r
+	}
+	return b.runs, nil
+}
+
+// RunStore returns the run records.
+func (b *backend) RunStore(ctx context.Context) (*status.RunStore, error) {
+	if b.runStore == nil {
+		rs, err := status.OpenRuns(ctx, b.conn.JetStream(), status.Config{Assets: queue.Bind})
+		if err != nil {
+			return nil, fmt.Errorf("%w (is a dispatcher running?)", err)
+		}
+		b.runStore = rs
+	}
+	return b.runStore, nil
+}
+
+// Registry returns the executor registry.
+func (b *backend) Registry(ctx context.Context) (*status.Registry, error) {
+	if b.registry == nil {
+		reg, err := status.OpenRegistry(ctx, b.conn.JetStream(), status.RegistryConfig{Assets: queue.Bind})
+		if err != nil {
+			return nil, err
+		}
+		b.registry = reg
+	}
+	return b.registry, nil
 }

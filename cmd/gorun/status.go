@@ -123,7 +123,11 @@ func printRecord(e *env, r *job.Record) {
 }
 
 func runStatus(ctx context.Context, e *env, be *backend, runID string, asJSON bool) int {
-	ent, err := be.RunStore.Get(ctx, runID)
+	rs, err := be.RunStore(ctx)
+	if err != nil {
+		return fail(e, 1, "ERROR! "+err.Error())
+	}
+	ent, err := rs.Get(ctx, runID)
 	if err != nil {
 		if errors.Is(err, status.ErrNotFound) {
 			return fail(e, 1, fmt.Sprintf("ERROR! could not find run %s", runID))

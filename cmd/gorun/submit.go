@@ -92,11 +92,19 @@ func cmdSubmit(ctx context.Context, e *env, args []string) int {
 	if be.soleOwner() {
 		return fail(e, 1, "ERROR! no dispatcher: start `gorun server` (or a dispatcher and executors) and submit with --nats, or run `gorun playbook`")
 	}
-	if err := be.RunStore.Create(ctx, &job.Run{RunID: s.runID, State: job.RunQueued, Playbooks: spec.Playbooks,
+	rs, err := be.RunStore(ctx)
+	if err != nil {
+		return fail(e, 1, "ERROR! "+err.Error())
+	}
+	rq, err := be.Runs(ctx)
+	if err != nil {
+		return fail(e, 1, "ERROR! "+err.Error())
+	}
+	if err := rs.Create(ctx, &job.Run{RunID: s.runID, State: job.RunQueued, Playbooks: spec.Playbooks,
 		Submitter: spec.Submitter, Submitted: spec.Submitted}); err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
-	if err := be.Runs.Submit(ctx, s.runID, specData, data); err != nil {
+	if err := rq.Submit(ctx, s.runID, specData, data); err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
 	fmt.Fprintln(e.stdout, s.runID)

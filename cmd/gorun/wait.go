@@ -73,14 +73,22 @@ func timedOut(ctx context.Context, e *env) int {
 }
 
 func waitRun(ctx context.Context, e *env, be *backend, runID string, quiet bool) int {
-	if _, err := be.RunStore.Get(ctx, runID); err != nil {
+	rs, err := be.RunStore(ctx)
+	if err != nil {
+		return fail(e, 1, "ERROR! "+err.Error())
+	}
+	rq, err := be.Runs(ctx)
+	if err != nil {
+		return fail(e, 1, "ERROR! "+err.Error())
+	}
+	if _, err := rs.Get(ctx, runID); err != nil {
 		if errors.Is(err, status.ErrNotFound) {
 			return fail(e, 1, fmt.Sprintf("ERROR! could not find run %s", runID))
 		}
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
 	if !quiet {
-		err := be.Runs.FollowLog(ctx, runID, func(chunk []byte, end bool, code int) {
+		err := rq.FollowLog(ctx, runID, func(chunk []byte, end bool, code int) {
 			if !end {
 				e.stdout.Write(chunk)
 			}
@@ -93,7 +101,7 @@ func waitRun(ctx context.Context, e *env, be *backend, runID string, quiet bool)
 		}
 	}
 	var final *job.Run
-	err := be.RunStore.Watch(ctx, runID, func(r *job.Run) bool {
+	err = rs.Watch(ctx, runID, func(r *job.Run) bool {
 		if r.State.Terminal() {
 			final = r
 			return false

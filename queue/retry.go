@@ -1,0 +1,75 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Transient reports whether err is one that passes when a cluster has
+// elected a new leader or a client has reconnected: no responders, no
+// response from the stream, a request timeout.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// 503 / "JetStream system temporarily unavailable", no leader, no quorum
+		return apiErr.Code == 503 ||
+			strings.Contains(strings.ToLower(apiErr.Description), "temporarily unavailable")
+	}
+	return false
+}
+
+// Attempt is how long one try of a retried request may take.
+const Attempt = 3 * time.Second
+
+// Retry runs fn until it succeeds, fails with a non-transient error, or ctx
+// ends; each try gets its own deadline (Attempt). Use it for requests that
+// are safe to repeat (reads, compare-and-swap writes, deduplicated
+// publishes).
+func Retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	backoff := 50 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, Attempt)
+		err := fn(actx)
+		cancel()
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil && Transient(err) {
+				return errors.Join(ctx.Err(), err)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
+	}
+}
+
+// setupTimeout bounds how long opening assets is retried (a cluster
+// electing leaders).
+const setupTimeout = 60 * time.Second
+
+// retrySetup retries an asset lookup or creation while the cluster is
+// settling, within setupTimeout (or ctx's own deadline).
+func retrySetup(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, setupTimeout)
+		defer cancel()
+	}
+	return Retry(ctx, fn)
+}
