@@ -191,4 +191,3 @@ func sortRuns(rs []*job.Run) {
 		}
 	}
 }
-
