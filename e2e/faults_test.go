@@ -19,9 +19,8 @@ const rounds = 5
 // re-attaches to the job through its directory on the target; the job ends
 // once, with its real rc and output, launched exactly once.
 func TestKillExecutorDuringAsyncJob(t *testing.T) {
-	nenv := natstest.Start(t)
-	url := nenv.Server.ClientURL()
-	ps := services(t, url, 2, 4)
+	url := natstest.StartCluster(t, 3).URLs()
+	ps := clusterServices(t, url, 2, 4)
 	f := sshtest.Start(t, 1)
 	inv := f.InventoryINI(t)
 	st, _ := client(t, url)
@@ -77,7 +76,7 @@ func TestKillExecutorDuringAsyncJob(t *testing.T) {
 		}
 		reattached++
 		// bring the killed executor back for the next round
-		ps[holder] = start(t, "executor", "--nats", url, "--forks", "4", "--id", holder, "--ack-wait", "2s", "--log-level", "debug")
+		ps[holder] = start(t, "executor", "--nats", url, "--replicas", "3", "--forks", "4", "--id", holder, "--ack-wait", "3s", "--log-level", "debug")
 	}
 	t.Logf("executor kill -9 during an async job: %d rounds, %d re-attached, 0 lost, 0 launched twice", rounds, reattached)
 }
@@ -85,9 +84,8 @@ func TestKillExecutorDuringAsyncJob(t *testing.T) {
 // kill -9 of the dispatcher mid-run: a restarted dispatcher resumes the run
 // from its records; no task is run again.
 func TestKillDispatcherMidRun(t *testing.T) {
-	nenv := natstest.Start(t)
-	url := nenv.Server.ClientURL()
-	ps := services(t, url, 1, 4)
+	url := natstest.StartCluster(t, 3).URLs()
+	ps := clusterServices(t, url, 1, 4)
 	f := sshtest.Start(t, 2)
 	inv := f.InventoryINI(t)
 	st, rs := client(t, url)
@@ -111,7 +109,7 @@ func TestKillDispatcherMidRun(t *testing.T) {
 			return err == nil
 		})
 		ps["dispatcher"].kill()
-		ps["dispatcher"] = start(t, "dispatcher", "--nats", url, "--id", fmt.Sprintf("d%d", round+1), "--ack-wait", "2s", "--log-level", "debug")
+		ps["dispatcher"] = start(t, "dispatcher", "--nats", url, "--replicas", "3", "--id", fmt.Sprintf("d%d", round+1), "--ack-wait", "3s", "--log-level", "debug")
 		code, out, _ := gorunCmd(t, nil, "wait", "-q", "--timeout", "60s", "--nats", url, runID)
 		if code != 0 {
 			t.Fatalf("round %d: wait: exit %d\n%s", round, code, out)
@@ -139,9 +137,8 @@ func TestKillDispatcherMidRun(t *testing.T) {
 // lock: serialises two fire-and-forget jobs on one host across two runs;
 // the lock is freed when its holder's executor is killed.
 func TestLockAcrossRuns(t *testing.T) {
-	nenv := natstest.Start(t)
-	url := nenv.Server.ClientURL()
-	ps := services(t, url, 2, 4)
+	url := natstest.StartCluster(t, 3).URLs()
+	ps := clusterServices(t, url, 2, 4)
 	f := sshtest.Start(t, 1)
 	inv := f.InventoryINI(t)
 	st, _ := client(t, url)

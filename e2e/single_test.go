@@ -167,3 +167,34 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// gorun submit of a 100-host playbook returns its run id at once (the
+// dispatcher does the work).
+func TestSubmitHundredHosts(t *testing.T) {
+	nenv := natstest.Start(t)
+	url := nenv.Server.ClientURL()
+	services(t, url, 1, 4)
+	dir := t.TempDir()
+	var inv strings.Builder
+	inv.WriteString("[fleet]\n")
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&inv, "web%03d ansible_host=127.0.0.1 ansible_port=1\n", i)
+	}
+	invPath := filepath.Join(dir, "hosts.ini")
+	os.WriteFile(invPath, []byte(inv.String()), 0o644)
+	pb := filepath.Join(dir, "p.yml")
+	os.WriteFile(pb, []byte("- hosts: fleet\n  gather_facts: false\n  tasks:\n    - command: sleep 600\n      async: 900\n      poll: 0\n"), 0o644)
+	var times []time.Duration
+	for i := 0; i < 3; i++ {
+		t0 := time.Now()
+		runID := submit(t, url, "-i", invPath, pb)
+		times = append(times, time.Since(t0))
+		gorunCmd(t, nil, "cancel", "--nats", url, runID)
+	}
+	t.Logf("gorun submit of a 100-host playbook (whole process, incl. start-up): %v", times)
+	for _, d := range times {
+		if d > 5*time.Second {
+			t.Errorf("gorun submit took %v", d)
+		}
+	}
+}

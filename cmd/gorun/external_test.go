@@ -99,3 +99,25 @@ func TestExternalNATSWithSeparateExecutor(t *testing.T) {
 		t.Errorf("output:\n%s", r.stdout)
 	}
 }
+
+// A nats CLI context names the server (and credentials).
+func TestNATSContext(t *testing.T) {
+	nenv := natstest.Start(t)
+	cfgHome := t.TempDir()
+	os.MkdirAll(filepath.Join(cfgHome, "nats", "context"), 0o700)
+	os.WriteFile(filepath.Join(cfgHome, "nats", "context", "lab.json"),
+		[]byte(`{"url": "`+nenv.Server.ClientURL()+`"}`), 0o600)
+	os.WriteFile(filepath.Join(cfgHome, "nats", "context.txt"), []byte("lab\n"), 0o600)
+	// the job bucket exists on that server only
+	if _, err := status.Open(context.Background(), nenv.Conn.JetStream(), status.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	r := gorun(t, t.TempDir(), map[string]string{"XDG_CONFIG_HOME": cfgHome, "NATS_CONTEXT": "lab"}, "jobs")
+	if r.code != 0 || !strings.Contains(r.stdout, "JID") {
+		t.Fatalf("gorun jobs with a nats context: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = gorun(t, t.TempDir(), map[string]string{"XDG_CONFIG_HOME": cfgHome}, "jobs", "--context", "nosuch")
+	if r.code != 1 || !strings.Contains(r.stderr, "reading nats context nosuch") {
+		t.Fatalf("a missing context: exit %d\n%s", r.code, r.stderr)
+	}
+}

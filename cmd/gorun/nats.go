@@ -23,6 +23,7 @@ var natsOpts = []*opt{
 	{long: []string{"tlscert"}, arg: "FILE", help: "client TLS certificate (default $NATS_CERT)"},
 	{long: []string{"tlskey"}, arg: "FILE", help: "client TLS key (default $NATS_KEY)"},
 	{long: []string{"tlsca"}, arg: "FILE", help: "CA to verify the NATS server (default $NATS_CA)"},
+	{long: []string{"context"}, arg: "NAME", help: "use this nats CLI context (~/.config/nats/context/NAME.json; default $NATS_CONTEXT)"},
 	{long: []string{"state-dir"}, arg: "DIR", help: "embedded mode state directory (default $GORUN_STATE_DIR, $XDG_STATE_HOME/gorun or ~/.local/state/gorun)"},
 }
 
@@ -99,6 +100,17 @@ func orEnv(p *parsed, e *env, name, envName string) string {
 // URL is given, else the embedded one (with an executor of forks forks).
 func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Logger) (*backend, error) {
 	url := orEnv(p, e, "nats", "NATS_URL")
+	var nctx *natsContext
+	if name := orEnv(p, e, "context", "NATS_CONTEXT"); name != "" {
+		c, err := loadNATSContext(e, name)
+		if err != nil {
+			return nil, err
+		}
+		nctx = c
+		if url == "" {
+			url = c.URL
+		}
+	}
 	if url == "" {
 		dir := orEnv(p, e, "state-dir", "GORUN_STATE_DIR")
 		if dir == "" {
@@ -119,6 +131,21 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 		CredsFile: orEnv(p, e, "creds", "NATS_CREDS"), NKeyFile: orEnv(p, e, "nkey", "NATS_NKEY"),
 		User: orEnv(p, e, "nats-user", "NATS_USER"), Password: orEnv(p, e, "nats-password", "NATS_PASSWORD"),
 		TLSCert: orEnv(p, e, "tlscert", "NATS_CERT"), TLSKey: orEnv(p, e, "tlskey", "NATS_KEY"), TLSCA: orEnv(p, e, "tlsca", "NATS_CA"),
+	}
+	if nctx != nil { // the context fills what flags and environment leave empty
+		fill := func(dst *string, v string) {
+			if *dst == "" {
+				*dst = v
+			}
+		}
+		fill(&cc.CredsFile, nctx.Creds)
+		fill(&cc.NKeyFile, nctx.NKey)
+		fill(&cc.User, nctx.User)
+		fill(&cc.Password, nctx.Password)
+		fill(&cc.Token, nctx.Token)
+		fill(&cc.TLSCert, nctx.Cert)
+		fill(&cc.TLSKey, nctx.Key)
+		fill(&cc.TLSCA, nctx.CA)
 	}
 	conn, err := queue.Connect(ctx, cc)
 	if err != nil {
