@@ -41,6 +41,18 @@ type Config struct {
 	// Logger receives the pool's debug logs (dials, re-dials, skipped keys,
 	// dropped connections). nil discards them.
 	Logger *slog.Logger
+	// Observer, if set, is told of every SSH dial (metrics).
+	Observer Observer
+}
+
+// Observer is told of the pool's SSH dials. Its methods must be quick and
+// safe for concurrent use.
+type Observer interface {
+	// Dialed reports a dial: the time of its TCP connect and of its SSH
+	// handshake (key exchange, host key check, authentication), and the
+	// reason it failed ("" on success): one of "dns", "refused", "timeout",
+	// "unreachable", "reset", "closed", "host_key", "auth", "other".
+	Dialed(connect, handshake time.Duration, reason string)
 }
 
 // withDefaults returns c with its zero fields set to their defaults.

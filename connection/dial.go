@@ -44,7 +44,16 @@ type dialState struct {
 }
 
 // dial opens and authenticates an SSH connection to t.
-func (p *Pool) dial(ctx context.Context, t job.Target, ep endpoint) (*ssh.Client, error) {
+func (p *Pool) dial(ctx context.Context, t job.Target, ep endpoint) (cl *ssh.Client, err error) {
+	var connect, handshake time.Duration
+	if obs := p.cfg.Observer; obs != nil {
+		defer func() {
+			if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return // the pool is closing: not the target's doing
+			}
+			obs.Dialed(connect, handshake, dialFailureReason(err))
+		}()
+	}
 	timeout := p.connectTimeout(t)
 	st := &dialState{}
 	cfg := &ssh.ClientConfig{
@@ -103,7 +112,9 @@ func (p *Pool) dial(ctx context.Context, t job.Target, ep endpoint) (*ssh.Client
 	}
 
 	d := net.Dialer{Timeout: timeout}
+	began := time.Now()
 	conn, err := d.DialContext(ctx, "tcp", ep.hostPort())
+	connect = time.Since(began)
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, ctx.Err()
@@ -113,7 +124,9 @@ func (p *Pool) dial(ctx context.Context, t job.Target, ep endpoint) (*ssh.Client
 	// The handshake has its own deadline, and ends early when ctx does.
 	conn.SetDeadline(time.Now().Add(timeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	began = time.Now()
 	c, chans, reqs, err := ssh.NewClientConn(conn, ep.hostPort(), cfg)
+	handshake = time.Since(began)
 	stopped := stop()
 	if err != nil {
 		conn.Close()

@@ -230,3 +230,33 @@ func (e endpoint) hostKeyError(err error, key ssh.PublicKey, files []string) *Un
 	}
 	return u
 }
+
+// dialFailureReason classifies a dial's error for metrics (see Observer):
+// "" for nil.
+func dialFailureReason(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ue *UnreachableError
+	if errors.As(err, &ue) && ue.HostKey {
+		return "host_key"
+	}
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr):
+		return "dns"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case isTimeout(err):
+		return "timeout"
+	case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH):
+		return "unreachable"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case strings.Contains(err.Error(), "unable to authenticate") || strings.Contains(err.Error(), "no supported methods remain"):
+		return "auth"
+	case errors.Is(err, io.EOF):
+		return "closed"
+	}
+	return "other"
+}

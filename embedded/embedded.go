@@ -25,6 +25,7 @@ import (
 	"github.com/gorun/gorun/broker"
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/executor"
+	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/status"
 )
@@ -40,6 +41,8 @@ type Config struct {
 	Token string
 	// Forks is the in-process executor's fork count; 0 starts no executor.
 	Forks int
+	// Metrics, if set, counts the in-process executor's jobs and dials.
+	Metrics *metrics.Executor
 	// Queue and Store override the queue and bucket settings.
 	Queue  queue.Config
 	Store  status.Config
@@ -160,11 +163,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Locks, err = status.OpenLocks(ctx, n.Conn.JetStream(), status.LocksConfig{}); err != nil {
 		return nil, err
 	}
-	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger}); err != nil {
+	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger, Observer: observer(cfg.Metrics)}); err != nil {
 		return nil, err
 	}
 	if cfg.Forks > 0 {
-		if n.Executor, err = executor.New(executor.Config{Forks: cfg.Forks, Logger: cfg.Logger, Registry: n.Registry, Locks: n.Locks}, n.Queue, n.Store, n.Pool); err != nil {
+		if n.Executor, err = executor.New(executor.Config{Forks: cfg.Forks, Logger: cfg.Logger,
+			Registry: n.Registry, Locks: n.Locks, Metrics: cfg.Metrics}, n.Queue, n.Store, n.Pool); err != nil {
 			return nil, err
 		}
 		if err := n.Executor.Start(ctx); err != nil {
@@ -231,4 +235,12 @@ func DefaultStateDir(xdgStateHome, home string) string {
 		return filepath.Join(xdgStateHome, "gorun")
 	}
 	return filepath.Join(home, ".local", "state", "gorun")
+}
+
+// observer returns m as the pool's observer, or nil (not a typed nil).
+func observer(m *metrics.Executor) connection.Observer {
+	if m == nil {
+		return nil
+	}
+	return m
 }

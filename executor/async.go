@@ -72,6 +72,7 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 			e.handBack(d, log)
 			return
 		}
+		e.cfg.Metrics.Reattached()
 		if rec.Remote == nil || rec.Remote.PID != h.PID {
 			e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
 		}
@@ -325,11 +326,7 @@ func (e *Executor) timeout(d *queue.Delivery, rec *job.Record, h agent.Handle, a
 // record writes a terminal state unless the record moved on (cancelled, or
 // claimed by a newer delivery).
 func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, state job.State, result map[string]any, log *slog.Logger) bool {
-	ok := false
-	_, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
-		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != rec.Attempt {
-			return false
-		}
+	ok, err := e.writeTerminal(ctx, jid, rec.Attempt, func(cur *job.Record) {
 		cur.Ended = time.Now().UTC()
 		cur.SplitResult(result)
 		cur.State = state
@@ -337,8 +334,6 @@ func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, stat
 			cur.Msg = m
 		}
 		*rec = *cur
-		ok = true
-		return true
 	})
 	if err != nil {
 		log.Error("recording async result", "err", err)
@@ -349,13 +344,7 @@ func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, stat
 // finishNow records a result reached without a launch (or a run error).
 func (e *Executor) finishNow(ctx context.Context, d *queue.Delivery, rec *job.Record, result map[string]any, runErr error, log *slog.Logger) {
 	finish(rec, result, runErr)
-	if _, err := e.st.Modify(ctx, d.Job.ID, func(cur *job.Record) bool {
-		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != rec.Attempt {
-			return false
-		}
-		*cur = *rec
-		return true
-	}); err != nil {
+	if _, err := e.writeTerminal(ctx, d.Job.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec }); err != nil {
 		log.Error("recording result", "err", err)
 		e.handBack(d, log)
 		return

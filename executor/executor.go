@@ -21,6 +21,7 @@ import (
 	"github.com/gorun/gorun/become"
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/module"
 	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/status"
@@ -66,6 +67,8 @@ type Config struct {
 	// Locks, if set, hold the per-host locks of jobs with a lock keyword
 	// (jobs with one fail without it).
 	Locks *status.Locks
+	// Metrics, if set, counts the executor's jobs (see docs/metrics.md).
+	Metrics *metrics.Executor
 }
 
 func (c *Config) validate(q *queue.Queue) error {
@@ -275,6 +278,9 @@ func (e *Executor) handle(d *queue.Delivery) {
 	stopBeat := e.heartbeat(d)
 	defer stopBeat()
 
+	if d.NumDelivered > 1 {
+		e.cfg.Metrics.Redelivered()
+	}
 	entry, run, err := e.claim(ctx, d)
 	if err != nil {
 		log.Error("claiming job", "err", err)
@@ -341,13 +347,7 @@ func (e *Executor) handle(d *queue.Delivery) {
 		}
 		finish(rec, result, runErr)
 	}
-	if _, err := e.st.Modify(ctx, j.ID, func(cur *job.Record) bool {
-		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != rec.Attempt {
-			return false // someone newer owns it (cancel, or a later claim)
-		}
-		*cur = *rec
-		return true
-	}); err != nil {
+	if _, err := e.writeTerminal(ctx, j.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec }); err != nil {
 		log.Error("recording result", "err", err)
 		e.handBack(d, log)
 		return
@@ -359,23 +359,55 @@ func (e *Executor) handle(d *queue.Delivery) {
 // lost records a job whose message exhausted its deliveries.
 func (e *Executor) lost(ctx context.Context, j *job.Job, deliveries uint64) error {
 	msg := fmt.Sprintf("the job's message was delivered %d times without an executor recording its end; its outcome is unknown", deliveries)
-	_, err := e.st.Modify(ctx, j.ID, func(r *job.Record) bool {
+	wrote := false
+	ent, err := e.st.Modify(ctx, j.ID, func(r *job.Record) bool {
+		wrote = false
 		if r.State.Terminal() {
 			return false
 		}
 		r.State, r.Msg, r.Ended = job.StateLost, msg, time.Now().UTC()
 		r.Result = map[string]any{"failed": true, "changed": false, "msg": msg}
+		wrote = true
 		return true
 	})
 	if errors.Is(err, status.ErrNotFound) {
 		rec := job.NewRecord(j)
 		rec.State, rec.Msg, rec.Ended = job.StateLost, msg, time.Now().UTC()
 		_, err = e.st.Create(ctx, rec)
+		ent.Record, wrote = rec, err == nil
+		if errors.Is(err, status.ErrExists) {
+			return e.lost(ctx, j, deliveries)
+		}
 	}
-	if err == nil {
+	if err == nil && wrote {
+		e.cfg.Metrics.Finished(ent.Record)
 		e.log.Warn("job lost: deliveries exhausted", "jid", j.ID, "deliveries", deliveries)
 	}
 	return err
+}
+
+// writeTerminal applies a terminal change to a job's record with
+// compare-and-swap, unless the record moved on: already terminal (a
+// cancel), or claimed by another executor or a newer delivery. It reports
+// whether it wrote, and counts the job finished when it did.
+func (e *Executor) writeTerminal(ctx context.Context, jid string, attempt int, apply func(cur *job.Record)) (bool, error) {
+	wrote := false
+	ent, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
+		wrote = false
+		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != attempt {
+			return false
+		}
+		apply(cur)
+		wrote = true
+		return true
+	})
+	if err != nil {
+		return false, err
+	}
+	if wrote {
+		e.cfg.Metrics.Finished(ent.Record)
+	}
+	return wrote, nil
 }
 
 // CancelledMsg is the msg of a job cancelled on request.
@@ -441,7 +473,8 @@ func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, 
 		rec.State = job.StateRunning
 		rec.Executor = e.cfg.ID
 		rec.Attempt = int(d.NumDelivered)
-		if rec.Started.IsZero() {
+		first := rec.Started.IsZero()
+		if first {
 			rec.Started = time.Now().UTC()
 		}
 		rev, err := e.st.Update(ctx, rec, entry.Revision)
@@ -450,6 +483,9 @@ func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, 
 		}
 		if err != nil {
 			return status.Entry{}, false, err
+		}
+		if first {
+			e.cfg.Metrics.Started(j.Module, d.Published)
 		}
 		return status.Entry{Record: rec, Revision: rev}, true, nil
 	}
@@ -547,3 +583,6 @@ func (e *Executor) handBack(d *queue.Delivery, log *slog.Logger) {
 		log.Warn("nak failed; the job will be redelivered after the ack wait", "err", err)
 	}
 }
+
+// Async returns how many async jobs the executor follows on their targets.
+func (e *Executor) Async() int { return int(e.async.Load()) }

@@ -194,3 +194,12 @@ func (c *Conn) Close() {
 		c.nc.Close()
 	}
 }
+
+// Connected returns nil while the connection is up, and an error saying
+// its state otherwise (reconnecting, closed).
+func (c *Conn) Connected() error {
+	if st := c.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("NATS connection is %s", strings.ToLower(st.String()))
+	}
+	return nil
+}

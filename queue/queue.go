@@ -210,9 +210,13 @@ type Depth struct {
 	Redelivered int
 	// Waiting is the number of open pull requests (idle forks).
 	Waiting int
+	// OldestPending is the age of the oldest job not yet delivered (0 when
+	// none); reading it takes a second API request.
+	OldestPending time.Duration
 }
 
-// Depth reads the consumer's counters (one API request).
+// Depth reads the consumer's counters, and the oldest pending message's
+// time when there is one.
 func (q *Queue) Depth(ctx context.Context) (Depth, error) {
 	if err := q.Consumer(ctx); err != nil {
 		return Depth{}, err
@@ -221,8 +225,19 @@ func (q *Queue) Depth(ctx context.Context) (Depth, error) {
 	if err != nil {
 		return Depth{}, fmt.Errorf("reading consumer %s info: %w", q.cfg.Consumer, err)
 	}
-	return Depth{Pending: info.NumPending, AckPending: info.NumAckPending,
-		Redelivered: info.NumRedelivered, Waiting: info.NumWaiting}, nil
+	d := Depth{Pending: info.NumPending, AckPending: info.NumAckPending,
+		Redelivered: info.NumRedelivered, Waiting: info.NumWaiting}
+	if d.Pending > 0 {
+		// the first message the consumer has not delivered yet
+		raw, err := q.stream.GetMsg(ctx, info.Delivered.Stream+1, jetstream.WithGetMsgSubject(q.cfg.Subject+".>"))
+		switch {
+		case err == nil:
+			d.OldestPending = max(time.Since(raw.Time), 0)
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return d, fmt.Errorf("reading the oldest pending job: %w", err)
+		}
+	}
+	return d, nil
 }
 
 // Delivery is one job pulled from the queue, to be acknowledged once its
@@ -234,7 +249,9 @@ type Delivery struct {
 	NumDelivered uint64
 	// Sequence is the message's stream sequence.
 	Sequence uint64
-	msg      jetstream.Msg
+	// Published is when the message was stored in the stream (server time).
+	Published time.Time
+	msg       jetstream.Msg
 }
 
 // InProgress tells the server the job is still being worked on, resetting
@@ -383,7 +400,7 @@ func (p *Puller) Next(ctx context.Context) (*Delivery, error) {
 	}
 	d := &Delivery{msg: msg}
 	if md, err := msg.Metadata(); err == nil {
-		d.NumDelivered, d.Sequence = md.NumDelivered, md.Sequence.Stream
+		d.NumDelivered, d.Sequence, d.Published = md.NumDelivered, md.Sequence.Stream, md.Timestamp
 	}
 	if err := json.Unmarshal(msg.Data(), &d.Job); err != nil || d.Job.ID == "" {
 		_ = msg.TermWithReason("undecodable task message")
@@ -464,6 +481,14 @@ func (q *Queue) SweepDead(ctx context.Context, fn func(ctx context.Context, j *j
 			}
 		}
 		_ = q.stream.DeleteMsg(ctx, raw.Sequence)
+	}
+	return nil
+}
+
+// Ping reads the task stream's info: nil when the stream answers.
+func (q *Queue) Ping(ctx context.Context) error {
+	if _, err := q.stream.Info(ctx); err != nil {
+		return fmt.Errorf("task stream %s: %w", q.cfg.Stream, err)
 	}
 	return nil
 }

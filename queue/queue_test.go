@@ -140,3 +140,47 @@ func TestRedeliveryAndInProgress(t *testing.T) {
 	}
 	_ = d2.Ack(ctx)
 }
+
+// Depth reports the consumer's counters and the age of the oldest job no
+// executor has taken yet; a delivered job is no longer "pending".
+func TestDepthOldestPending(t *testing.T) {
+	env := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, err := env.Queue.Depth(ctx)
+	if err != nil || d.Pending != 0 || d.OldestPending != 0 {
+		t.Fatalf("empty queue: %+v %v", d, err)
+	}
+	published := time.Now()
+	for i := range 3 {
+		if err := env.Queue.Publish(ctx, &job.Job{ID: "j9." + strconv.Itoa(i), RunID: "r9"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the oldest pending job to age", func() bool {
+		d, err = env.Queue.Depth(ctx)
+		return err == nil && d.OldestPending >= 50*time.Millisecond
+	})
+	if d.Pending != 3 || d.AckPending != 0 || d.OldestPending > time.Since(published)+time.Second {
+		t.Fatalf("depth %+v", d)
+	}
+	p, err := env.Queue.Puller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	first, err := p.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Published.IsZero() || first.Published.After(time.Now()) {
+		t.Fatalf("published time %v", first.Published)
+	}
+	waitFor(t, "the delivered job to leave the pending count", func() bool {
+		d, err = env.Queue.Depth(ctx)
+		return err == nil && d.Pending == 2 && d.AckPending >= 1
+	})
+	if d.OldestPending <= 0 {
+		t.Fatalf("two jobs still pending, oldest age %v", d.OldestPending)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/gorun/gorun/display"
 	"github.com/gorun/gorun/inventory"
 	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/module"
 	"github.com/gorun/gorun/playbook"
 	"github.com/gorun/gorun/queue"
@@ -32,6 +33,8 @@ type ServiceConfig struct {
 	WorkDir string
 	// Logger receives the service's logs.
 	Logger *slog.Logger
+	// Metrics, if set, counts runs and published tasks (see docs/metrics.md).
+	Metrics *metrics.Dispatcher
 }
 
 // Service takes submitted runs from the queue and runs them.
@@ -192,6 +195,9 @@ func (s *Service) handle(d *queue.RunDelivery) {
 	if attempt > 1 {
 		log.Info("resuming a run another dispatcher had started", "attempt", attempt)
 	}
+	s.cfg.Metrics.RunStarted()
+	result := ""
+	defer func() { s.cfg.Metrics.RunEnded(result) }()
 
 	stopBeat := s.heartbeat(d)
 	defer stopBeat()
@@ -203,14 +209,17 @@ func (s *Service) handle(d *queue.RunDelivery) {
 		return
 	}
 	state := job.RunFinished
+	result = "ok"
 	switch {
 	case errors.Is(err, errCancelled):
-		state, code = job.RunCancelled, 99
+		state, code, result = job.RunCancelled, 99, "cancelled"
 	case err != nil:
-		state = job.RunFailed
+		state, result = job.RunFailed, "error"
 		if msg == "" {
 			msg = err.Error()
 		}
+	case code != 0:
+		result = "failed"
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -327,7 +336,7 @@ func (s *Service) execute(ctx context.Context, spec *Spec, attempt int, lw *queu
 	cfg := spec.Options.Config(spec.RunID)
 	cfg.Logger = log
 	cfg.SourceRoot = root
-	runner, err := dispatcher.New(cfg, s.q, s.st, inv, out)
+	runner, err := dispatcher.New(cfg, countingPublisher{s.q, s.cfg.Metrics}, s.st, inv, out)
 	if err != nil {
 		fmt.Fprintln(lw, "ERROR! "+err.Error())
 		return 1, err.Error(), err
@@ -433,4 +442,18 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// countingPublisher counts the job messages a run publishes.
+type countingPublisher struct {
+	q *queue.Queue
+	m *metrics.Dispatcher
+}
+
+func (p countingPublisher) Publish(ctx context.Context, j *job.Job) error {
+	if err := p.q.Publish(ctx, j); err != nil {
+		return err
+	}
+	p.m.Published()
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,7 +87,13 @@ type Store struct {
 
 	wmu sync.Mutex
 	w   *watcher // the process's one watch, started on first Subscribe
+
+	watchLag atomic.Pointer[func(time.Duration)]
 }
+
+// OnWatchLag sets f to be told, for every followed record version the
+// watch delivers, how long after its write (server time) it arrived.
+func (s *Store) OnWatchLag(f func(time.Duration)) { s.watchLag.Store(&f) }
 
 // Open creates or updates the bucket and returns the store.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
@@ -327,4 +334,12 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*job.Record, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// Ping reads the bucket's status: nil when the bucket answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.kv.Status(ctx); err != nil {
+		return fmt.Errorf("bucket %s: %w", s.cfg.Bucket, err)
+	}
+	return nil
 }

@@ -219,6 +219,9 @@ func (w *watcher) consume(ctx context.Context, kw jetstream.KeyWatcher) {
 			if err != nil {
 				continue
 			}
+			if f := w.s.watchLag.Load(); f != nil && *f != nil {
+				(*f)(time.Since(e.Created()))
+			}
 			for _, sub := range subs {
 				sub.deliver(r, e.Revision())
 			}

@@ -20,10 +20,14 @@ import (
 	"os"
 
 	"github.com/gorun/gorun/cmd/internal/service"
+	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/runs"
 	"github.com/gorun/gorun/status"
 )
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
 
 func main() { os.Exit(run()) }
 
@@ -77,12 +81,21 @@ func run() int {
 		log.Error("opening the run queue", "err", err)
 		return 1
 	}
+	reg := metrics.NewRegistry(version)
+	dm := metrics.NewDispatcher(reg)
+	st.OnWatchLag(dm.WatchLag)
 	svc, err := runs.NewService(runs.ServiceConfig{ID: cfg.Dispatcher.ID, Concurrency: cfg.Dispatcher.Concurrency,
-		WorkDir: cfg.Dispatcher.WorkDir, Logger: log}, rq, q, st, rs)
+		WorkDir: cfg.Dispatcher.WorkDir, Logger: log, Metrics: dm}, rq, q, st, rs)
 	if err != nil {
 		log.Error("dispatcher", "err", err)
 		return 2
 	}
+	stopMetrics, err := cfg.ServeMetrics(reg, service.Ready(conn, q, st), log)
+	if err != nil {
+		log.Error("metrics", "err", err)
+		return 1
+	}
+	defer stopMetrics(context.Background())
 	if err := svc.Start(ctx); err != nil {
 		log.Error("starting dispatcher", "err", err)
 		return 1

@@ -20,9 +20,13 @@ import (
 	"github.com/gorun/gorun/cmd/internal/service"
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/executor"
+	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/status"
 )
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
 
 func main() { os.Exit(run()) }
 
@@ -59,7 +63,7 @@ func run() int {
 		return 1
 	}
 	defer st.Close()
-	reg, err := status.OpenRegistry(ctx, conn.JetStream(), status.RegistryConfig{Replicas: cfg.Replicas, Assets: assets})
+	registry, err := status.OpenRegistry(ctx, conn.JetStream(), status.RegistryConfig{Replicas: cfg.Replicas, Assets: assets})
 	if err != nil {
 		log.Error("opening the executor registry", "err", err)
 		return 1
@@ -69,17 +73,29 @@ func run() int {
 		log.Error("opening the lock bucket", "err", err)
 		return 1
 	}
-	pool, err := connection.NewPool(connection.Config{Logger: log})
+	reg := metrics.NewRegistry(version)
+	em := metrics.NewExecutor(reg, metrics.ExecutorOptions{HostLabel: cfg.Executor.MetricsHostLabel})
+	pool, err := connection.NewPool(connection.Config{Logger: log, Observer: em})
 	if err != nil {
 		log.Error("connection pool", "err", err)
 		return 1
 	}
 	defer pool.Close()
-	ex, err := executor.New(executor.Config{ID: cfg.Executor.ID, Forks: cfg.Executor.Forks, Logger: log, Registry: reg, Locks: locks}, q, st, pool)
+	ex, err := executor.New(executor.Config{ID: cfg.Executor.ID, Forks: cfg.Executor.Forks, Logger: log,
+		Registry: registry, Locks: locks, Metrics: em}, q, st, pool)
 	if err != nil {
 		log.Error("executor", "err", err)
 		return 2
 	}
+	em.Gauges(metrics.ExecutorGauges{Forks: ex.Forks, Busy: ex.Busy, Async: ex.Async, SSHOpen: pool.Open})
+	stopPoll := metrics.NewQueue(reg).Poll(ctx, service.QueueSource(q), cfg.QueuePollInterval, log)
+	defer stopPoll()
+	stopMetrics, err := cfg.ServeMetrics(reg, service.Ready(conn, q, st), log)
+	if err != nil {
+		log.Error("metrics", "err", err)
+		return 1
+	}
+	defer stopMetrics(context.Background())
 	if err := ex.Start(ctx); err != nil {
 		log.Error("starting executor", "err", err)
 		return 1

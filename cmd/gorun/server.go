@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/gorun/gorun/cmd/internal/service"
 	"github.com/gorun/gorun/embedded"
+	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/runs"
 )
 
@@ -20,6 +23,9 @@ var serverOpts = []*opt{
 	{long: []string{"concurrency"}, arg: "N", help: "runs the dispatcher runs at once (default 4)"},
 	{long: []string{"state-dir"}, arg: "DIR", help: "state directory (default $GORUN_STATE_DIR, $XDG_STATE_HOME/gorun or ~/.local/state/gorun)"},
 	{long: []string{"stop-timeout"}, arg: "DURATION", help: "how long the first signal waits for running work (default 5m)"},
+	{long: []string{"metrics-addr"}, arg: "ADDR", help: "address of /metrics, /healthz and /readyz (default $GORUN_METRICS_ADDR or 127.0.0.1:9468; off: none)"},
+	{long: []string{"metrics-host-label"}, help: "add a host label to gorun_jobs_finished_total (one series per host)"},
+	{long: []string{"queue-poll-interval"}, arg: "DURATION", help: "how often the task queue's state is read for metrics (default 10s)"},
 	{short: "v", long: []string{"verbose"}, help: "more logs (-vvvv: debug)"},
 	{short: "h", long: []string{"help"}, help: "show this help message and exit"},
 }
@@ -62,9 +68,29 @@ func cmdServer(ctx context.Context, e *env, args []string) int {
 		home, _ := os.UserHomeDir()
 		dir = embedded.DefaultStateDir(e.getenv("XDG_STATE_HOME"), home)
 	}
+	pollEvery := metrics.DefaultQueuePollInterval
+	if v := p.str("queue-poll-interval"); v != "" {
+		if pollEvery, err = time.ParseDuration(v); err != nil {
+			return usageFail(e, "server", "", serverOpts, fmt.Sprintf("argument --queue-poll-interval: %v", err))
+		}
+	}
+	metricsAddr := orEnv(p, e, "metrics-addr", "GORUN_METRICS_ADDR")
+	switch metricsAddr {
+	case "":
+		metricsAddr = "127.0.0.1:9468"
+	case "off", "none":
+		metricsAddr = ""
+	}
+	if metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(metricsAddr); err != nil {
+			return usageFail(e, "server", "", serverOpts, fmt.Sprintf("argument --metrics-addr: %q is not host:port", metricsAddr))
+		}
+	}
 	log := logger(e, max(p.count["verbose"], 3))
+	reg := metrics.NewRegistry(version)
+	em := metrics.NewExecutor(reg, metrics.ExecutorOptions{HostLabel: p.has("metrics-host-label")})
 	node, err := embedded.Start(ctx, embedded.Config{StateDir: dir, Forks: forks, Listen: listen,
-		Token: orEnv(p, e, "token", "GORUN_SERVER_TOKEN"), Logger: log})
+		Token: orEnv(p, e, "token", "GORUN_SERVER_TOKEN"), Logger: log, Metrics: em})
 	if err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
@@ -72,7 +98,23 @@ func cmdServer(ctx context.Context, e *env, args []string) int {
 		node.Close(context.Background())
 		return fail(e, 1, "ERROR! another gorun process owns "+dir+"; stop it first or use --state-dir")
 	}
-	svc, err := runs.NewService(runs.ServiceConfig{Concurrency: concurrency, Logger: log}, node.Runs, node.Queue, node.Store, node.RunStore)
+	em.Gauges(metrics.ExecutorGauges{Forks: node.Executor.Forks, Busy: node.Executor.Busy, Async: node.Executor.Async, SSHOpen: node.Pool.Open})
+	dm := metrics.NewDispatcher(reg)
+	node.Store.OnWatchLag(dm.WatchLag)
+	stopPoll := metrics.NewQueue(reg).Poll(ctx, service.QueueSource(node.Queue), pollEvery, log)
+	defer stopPoll()
+	metricsMsg := ""
+	if metricsAddr != "" {
+		srv, err := metrics.Listen(metrics.ServerConfig{Addr: metricsAddr, Gatherer: reg,
+			Ready: service.Ready(node.Conn, node.Queue, node.Store), Logger: log})
+		if err != nil {
+			node.Close(context.Background())
+			return fail(e, 1, "ERROR! "+err.Error()+" (use --metrics-addr ADDR, or off)")
+		}
+		defer srv.Close(context.Background())
+		metricsMsg = "; metrics on http://" + srv.Addr() + "/metrics"
+	}
+	svc, err := runs.NewService(runs.ServiceConfig{Concurrency: concurrency, Logger: log, Metrics: dm}, node.Runs, node.Queue, node.Store, node.RunStore)
 	if err == nil {
 		err = svc.Start(ctx)
 	}
@@ -80,7 +122,7 @@ func cmdServer(ctx context.Context, e *env, args []string) int {
 		node.Close(context.Background())
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
-	fmt.Fprintf(e.stderr, "gorun server: NATS on %s, %d forks, %d runs at once; state in %s\n", listen, forks, concurrency, dir)
+	fmt.Fprintf(e.stderr, "gorun server: NATS on %s, %d forks, %d runs at once; state in %s%s\n", listen, forks, concurrency, dir, metricsMsg)
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "gorun server: stopping (signal again to cancel running work)")
 	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)

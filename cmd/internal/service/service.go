@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/queue"
 )
 
@@ -53,11 +55,16 @@ type Config struct {
 	StopTimeout time.Duration `yaml:"stop_timeout"`
 	// MetricsAddr is where /metrics, /healthz and /readyz are served ($GORUN_METRICS_ADDR; empty: off).
 	MetricsAddr string `yaml:"metrics_addr"`
-	Executor    struct {
+	// QueuePollInterval is how often the executor reads the task queue's
+	// state for its metrics ($GORUN_QUEUE_POLL_INTERVAL; default 10s; negative: never).
+	QueuePollInterval time.Duration `yaml:"queue_poll_interval"`
+	Executor          struct {
 		ID            string        `yaml:"id"`              // ($GORUN_EXECUTOR_ID; default hostname-pid)
 		Forks         int           `yaml:"forks"`           // ($GORUN_FORKS; default 5)
 		AckWait       time.Duration `yaml:"ack_wait"`        // ($GORUN_ACK_WAIT; default 30s)
 		MaxAckPending int           `yaml:"max_ack_pending"` // fleet-wide cap of running jobs ($GORUN_MAX_ACK_PENDING; 0: none)
+		// MetricsHostLabel adds a host label to gorun_jobs_finished_total ($GORUN_METRICS_HOST_LABEL=true; default off).
+		MetricsHostLabel bool `yaml:"metrics_host_label"`
 	} `yaml:"executor"`
 	Dispatcher struct {
 		ID          string `yaml:"id"`          // ($GORUN_DISPATCHER_ID)
@@ -106,6 +113,8 @@ func (f *Flags) Executor() {
 	f.fs.IntVar(&c.Executor.Forks, "forks", 0, "jobs run at once ($GORUN_FORKS; default 5)")
 	f.fs.DurationVar(&c.Executor.AckWait, "ack-wait", 0, "how long a job may go without a heartbeat before redelivery ($GORUN_ACK_WAIT; default 30s)")
 	f.fs.IntVar(&c.Executor.MaxAckPending, "max-ack-pending", 0, "fleet-wide cap of jobs running at once, set on the shared consumer ($GORUN_MAX_ACK_PENDING; default none)")
+	f.fs.BoolVar(&c.Executor.MetricsHostLabel, "metrics-host-label", false, "add a host label to gorun_jobs_finished_total: one series per host ($GORUN_METRICS_HOST_LABEL; default off)")
+	f.fs.DurationVar(&c.QueuePollInterval, "queue-poll-interval", 0, "how often the task queue's state is read for metrics ($GORUN_QUEUE_POLL_INTERVAL; default 10s; negative: never)")
 }
 
 // Dispatcher adds the dispatcher's flags.
@@ -189,6 +198,17 @@ func (f *Flags) Load(args []string, getenv func(string) string) (*Config, error)
 	num(&cfg.Executor.Forks, "GORUN_FORKS", "forks", flagged.Executor.Forks)
 	dur(&cfg.Executor.AckWait, "GORUN_ACK_WAIT", "ack-wait", flagged.Executor.AckWait)
 	num(&cfg.Executor.MaxAckPending, "GORUN_MAX_ACK_PENDING", "max-ack-pending", flagged.Executor.MaxAckPending)
+	dur(&cfg.QueuePollInterval, "GORUN_QUEUE_POLL_INTERVAL", "queue-poll-interval", flagged.QueuePollInterval)
+	if v := getenv("GORUN_METRICS_HOST_LABEL"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("$GORUN_METRICS_HOST_LABEL: %q is not true or false", v))
+		}
+		cfg.Executor.MetricsHostLabel = b
+	}
+	if set["metrics-host-label"] {
+		cfg.Executor.MetricsHostLabel = flagged.Executor.MetricsHostLabel
+	}
 	str(&cfg.Dispatcher.ID, "GORUN_DISPATCHER_ID", "id", flagged.Dispatcher.ID)
 	num(&cfg.Dispatcher.Concurrency, "GORUN_CONCURRENCY", "concurrency", flagged.Dispatcher.Concurrency)
 	str(&cfg.Dispatcher.WorkDir, "GORUN_WORK_DIR", "work-dir", flagged.Dispatcher.WorkDir)
@@ -214,6 +234,14 @@ func (c *Config) validate() error {
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = 5 * time.Minute
+	}
+	if c.QueuePollInterval == 0 {
+		c.QueuePollInterval = metrics.DefaultQueuePollInterval
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics address %q: want host:port, e.g. :9467 or 127.0.0.1:9467", c.MetricsAddr)
+		}
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
