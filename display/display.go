@@ -38,6 +38,13 @@ type Options struct {
 	Color bool
 	// Columns is the terminal width; 0 means 80 (as off a TTY).
 	Columns int
+	// Progress turns on the progress line of long tasks: only for a
+	// terminal, since it writes "\r" and escape codes (see progress.go).
+	// Without it the output is exactly ansible-playbook's.
+	Progress bool
+	// PlayHosts, if not nil, returns the hosts a play runs on, for the
+	// progress line's count of hosts.
+	PlayHosts func(play *playbook.Play) []string
 }
 
 // Default is the human-readable output of ansible-playbook's default callback.
@@ -46,12 +53,17 @@ type Default struct {
 	opt      Options
 	mu       sync.Mutex
 	lastTask string
+	prog     *progress // nil without Options.Progress
 }
 
 // NewDefault returns the default output writing to out (results) and err
 // (warnings).
 func NewDefault(out, err io.Writer, opt Options) *Default {
-	return &Default{out: out, err: err, opt: opt}
+	d := &Default{out: out, err: err, opt: opt}
+	if opt.Progress {
+		d.initProgress()
+	}
+	return d
 }
 
 func (d *Default) color(code, s string) string {
@@ -85,6 +97,7 @@ func (d *Default) PlaybookStart(pb *playbook.Playbook) {}
 func (d *Default) PlayStart(play *playbook.Play, name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.progressPlay(play)
 	d.banner("PLAY [" + name + "]")
 	d.lastTask = ""
 }
@@ -93,6 +106,7 @@ func (d *Default) PlayStart(play *playbook.Play, name string) {
 func (d *Default) NoHostsMatched() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.progressEnd()
 	d.println(colorSkip, "skipping: no hosts matched")
 }
 
@@ -106,12 +120,14 @@ func (d *Default) TaskStart(name string, handler bool) {
 	}
 	d.banner(prefix + " [" + name + "]")
 	d.lastTask = name
+	d.progressTask()
 }
 
 // NoMoreHosts implements dispatcher.Callback.
 func (d *Default) NoMoreHosts() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.progressEnd()
 	d.banner("NO MORE HOSTS LEFT")
 }
 
@@ -185,6 +201,7 @@ func (d *Default) Retry(ev *dispatcher.Event, retriesLeft int) {
 func (d *Default) HostResult(ev *dispatcher.Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.progressResult(ev)
 	res := Clean(ev.Result, ev.Action, true)
 	verbose := (d.opt.Verbosity > 0 || ev.Result["_ansible_verbose_always"] == true) &&
 		ev.Result["_ansible_verbose_override"] != true
@@ -344,6 +361,7 @@ func isDebug(action string) bool {
 func (d *Default) Recap(r *dispatcher.Recap) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.progressEnd()
 	d.banner("PLAY RECAP")
 	hosts := append([]string{}, r.Hosts...)
 	sort.Strings(hosts)

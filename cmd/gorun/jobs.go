@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/gorun/gorun/job"
@@ -16,7 +14,7 @@ var jobsOpts = append([]*opt{
 	{long: []string{"run"}, arg: "RUNID", help: "only the jobs of this run"},
 	{long: []string{"host"}, arg: "HOST", help: "only the jobs on this host"},
 	{long: []string{"state"}, arg: "STATE", help: "only jobs in this state (queued, running, finished, failed, timeout, cancelled, unreachable, lost)"},
-	{short: "w", long: []string{"watch"}, help: "keep a live table (refreshed every second) until interrupted"},
+	{short: "w", long: []string{"watch"}, help: "keep a live view until interrupted: state counts per run and the running jobs (refreshed every second)"},
 	{long: []string{"json"}, help: "print the records as JSON"},
 	{short: "h", long: []string{"help"}, help: "show this help message and exit"},
 }, natsOpts...)
@@ -40,6 +38,9 @@ func cmdJobs(ctx context.Context, e *env, args []string) int {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
 	defer be.Close(context.Background())
+	if p.has("watch") && !p.has("json") {
+		return watchJobs(ctx, e, be.Store, f)
+	}
 	for {
 		recs, err := be.Store.List(ctx, f)
 		if err != nil {
@@ -56,10 +57,7 @@ func cmdJobs(ctx context.Context, e *env, args []string) int {
 			b, _ := json.MarshalIndent(out, "", "  ")
 			fmt.Fprintln(e.stdout, string(b))
 		} else {
-			if p.has("watch") && e.isTTY {
-				fmt.Fprint(e.stdout, "\033[H\033[2J")
-			}
-			printJobs(e, recs, p.has("watch"))
+			printJobs(e, recs)
 		}
 		if !p.has("watch") {
 			return 0
@@ -72,32 +70,7 @@ func cmdJobs(ctx context.Context, e *env, args []string) int {
 	}
 }
 
-func printJobs(e *env, recs []*job.Record, summary bool) {
-	if summary {
-		// state counts per run
-		counts := map[string]map[job.State]int{}
-		var runIDs []string
-		for _, r := range recs {
-			if counts[r.RunID] == nil {
-				counts[r.RunID] = map[job.State]int{}
-				runIDs = append(runIDs, r.RunID)
-			}
-			counts[r.RunID][r.State]++
-		}
-		sort.Strings(runIDs)
-		fmt.Fprintf(e.stdout, "%s  %d jobs\n", time.Now().Format("15:04:05"), len(recs))
-		for _, id := range runIDs {
-			var parts []string
-			for _, s := range []job.State{job.StateQueued, job.StateRunning, job.StateFinished, job.StateFailed,
-				job.StateTimeout, job.StateCancelled, job.StateUnreachable, job.StateLost} {
-				if n := counts[id][s]; n > 0 {
-					parts = append(parts, fmt.Sprintf("%s=%d", s, n))
-				}
-			}
-			fmt.Fprintf(e.stdout, "run %-30s %s\n", id, strings.Join(parts, " "))
-		}
-		fmt.Fprintln(e.stdout)
-	}
+func printJobs(e *env, recs []*job.Record) {
 	fmt.Fprintf(e.stdout, "%-22s %-26s %-16s %-11s %4s %9s  %s\n", "JID", "RUN", "HOST", "STATE", "RC", "ELAPSED", "TASK")
 	for _, r := range recs {
 		rc := ""

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,12 +68,31 @@ func (s *session) output(e *env, p *parsed) dispatcher.Callback {
 		out = display.NewJSON(e.stdout, e.stderr, s.runID)
 	} else {
 		color := (e.isTTY && !s.cfg.NoColor) || s.cfg.ForceColor
-		out = display.NewDefault(e.stdout, e.stderr, display.Options{Verbosity: s.verbosity, Color: color})
+		// on a terminal, a long task shows a "hosts finished n/N" line
+		// while it runs (erased before any output: what stays on the
+		// screen is the same as off a terminal)
+		out = display.NewDefault(e.stdout, e.stderr, display.Options{Verbosity: s.verbosity, Color: color,
+			Progress: e.isTTY, PlayHosts: s.playHosts(p.str("limit"))})
 	}
 	for _, w := range s.warnings {
 		out.Warning(w)
 	}
 	return out
+}
+
+// playHosts returns the hosts a play runs on as far as the inventory tells
+// (nil for a templated pattern), for the progress line's count.
+func (s *session) playHosts(limit string) func(*playbook.Play) []string {
+	return func(play *playbook.Play) []string {
+		if s.inv == nil || strings.Contains(play.Hosts, "{{") {
+			return nil
+		}
+		hosts, _, err := s.inv.SelectLimit(play.Hosts, limit)
+		if err != nil {
+			return nil
+		}
+		return hosts
+	}
 }
 
 // prepare reads the settings and the common options. A non-zero code means:
@@ -172,7 +192,14 @@ func (s *session) loadInventory(e *env, p *parsed, out dispatcher.Callback) int 
 
 // run opens the backend and runs books; it returns the exit code.
 func (s *session) run(ctx context.Context, e *env, p *parsed, books []*playbook.Playbook, out dispatcher.Callback) int {
-	log := logger(e, s.verbosity)
+	le := e
+	if g, ok := out.(interface{ Guard(io.Writer) io.Writer }); ok {
+		// log lines must not land on the end of the progress line
+		c := *e
+		c.stderr = g.Guard(e.stderr)
+		le = &c
+	}
+	log := logger(le, s.verbosity)
 	s.dcfg.Logger = log
 	be, err := openBackend(ctx, e, p, s.forks, log)
 	if err != nil {
@@ -193,6 +220,9 @@ func (s *session) run(ctx context.Context, e *env, p *parsed, books []*playbook.
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
 	recap, err := runner.Run(ctx, books)
+	if c, ok := out.(interface{ Close() }); ok {
+		c.Close() // the progress line, when the run ended without its recap
+	}
 	if err != nil {
 		if errors.Is(err, dispatcher.ErrInterrupted) {
 			fmt.Fprintln(e.stderr, "[ERROR]: User interrupted execution")
