@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # go test's per-package timeout; the whole suite takes a few minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test test-go deps bench lint fmt clean
+.PHONY: all build test test-go deps check-deploy bench lint fmt clean
 
 all: build
 
@@ -13,12 +13,18 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
-## deps: install what the tests need on Debian (openssh-server, ansible-core, sudo) when missing
+## deps: install what the tests need on Debian (openssh-server, ansible-core, sudo, prometheus for promtool) when missing
 deps:
 	@scripts/deps.sh
 
-## test: install test dependencies, vet, and run every test with the real parts
-test: deps
+## check-deploy: promtool checks of deploy/prometheus (scrape config, rules, rule unit tests)
+check-deploy:
+	cd deploy/prometheus && promtool check config prometheus.yml
+	cd deploy/prometheus && promtool check rules gorun.rules.yml
+	cd deploy/prometheus && promtool test rules gorun.rules.test.yml
+
+## test: install test dependencies, check deploy/, vet, and run every test with the real parts
+test: deps check-deploy
 	$(GO) vet ./...
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 
