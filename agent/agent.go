@@ -97,10 +97,10 @@ type Agent struct {
 	reqMu sync.Mutex // one request at a time: write a line, read its response
 	out   *bufio.Reader
 
-	mu      sync.Mutex
-	waiters map[string]chan Outcome
-	early   map[string]Outcome
-	dead    chan struct{}
+	mu       sync.Mutex
+	waiters  map[string][]chan Outcome // jobs' waiters, by job id
+	outcomes map[string]Outcome        // jobs' ends, kept until Forget
+	dead     chan struct{}
 }
 
 // Start starts an agent on the target of conn, which must be a
@@ -118,7 +118,7 @@ func Start(ctx context.Context, conn connection.Conn, log *slog.Logger) (*Agent,
 		return nil, err
 	}
 	a := &Agent{proc: proc, log: log, out: bufio.NewReaderSize(proc.Stdout, 64<<10),
-		waiters: map[string]chan Outcome{}, early: map[string]Outcome{}, dead: make(chan struct{})}
+		waiters: map[string][]chan Outcome{}, outcomes: map[string]Outcome{}, dead: make(chan struct{})}
 	go a.readNotes(proc.Stderr)
 	go func() {
 		<-proc.Done()
@@ -166,8 +166,10 @@ func (a *Agent) die() {
 	default:
 	}
 	close(a.dead)
-	for jid, ch := range a.waiters {
-		close(ch)
+	for jid, chs := range a.waiters {
+		for _, ch := range chs {
+			close(ch)
+		}
 		delete(a.waiters, jid)
 	}
 }
@@ -207,20 +209,20 @@ func (a *Agent) readNotes(r io.Reader) {
 func (a *Agent) notify(jid string, o Outcome) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if ch, ok := a.waiters[jid]; ok {
-		ch <- o
-		delete(a.waiters, jid)
-		return
+	a.outcomes[jid] = o
+	for _, ch := range a.waiters[jid] {
+		ch <- o // buffered: one value each
 	}
-	a.early[jid] = o
+	delete(a.waiters, jid)
 }
 
 // Wait blocks until the job ends and returns how; ErrLost if the agent's
-// session ended first (follow the job again with another agent).
+// session ended first (follow the job again with another agent). Several
+// callers may wait for the same job; a job's end is kept, for later
+// callers, until Forget.
 func (a *Agent) Wait(ctx context.Context, jid string) (Outcome, error) {
 	a.mu.Lock()
-	if o, ok := a.early[jid]; ok {
-		delete(a.early, jid)
+	if o, ok := a.outcomes[jid]; ok {
 		a.mu.Unlock()
 		return o, nil
 	}
@@ -231,7 +233,7 @@ func (a *Agent) Wait(ctx context.Context, jid string) (Outcome, error) {
 	default:
 	}
 	ch := make(chan Outcome, 1)
-	a.waiters[jid] = ch
+	a.waiters[jid] = append(a.waiters[jid], ch)
 	a.mu.Unlock()
 	select {
 	case o, ok := <-ch:
@@ -241,23 +243,28 @@ func (a *Agent) Wait(ctx context.Context, jid string) (Outcome, error) {
 		return o, nil
 	case <-ctx.Done():
 		a.mu.Lock()
-		if a.waiters[jid] == ch {
+		chs := a.waiters[jid]
+		for i, c := range chs {
+			if c == ch {
+				chs = append(chs[:i], chs[i+1:]...)
+				break
+			}
+		}
+		if len(chs) == 0 {
 			delete(a.waiters, jid)
+		} else {
+			a.waiters[jid] = chs
 		}
 		a.mu.Unlock()
 		return Outcome{}, ctx.Err()
 	}
 }
 
-// Forget drops a pending wait or early notification for jid.
+// Forget drops the kept end of jid, once nobody will wait for it.
 func (a *Agent) Forget(jid string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.early, jid)
-	if ch, ok := a.waiters[jid]; ok {
-		close(ch)
-		delete(a.waiters, jid)
-	}
+	delete(a.outcomes, jid)
 }
 
 // request sends one request line and returns the response's first line,

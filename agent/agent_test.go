@@ -206,3 +206,53 @@ func groupAlive(pgid int) bool {
 	}
 	return false
 }
+
+// Several waiters of one job (an old and a new follower of a redelivered
+// job in one executor) all learn its end, and so does a waiter that comes
+// after it, until the job is forgotten.
+func TestSeveralWaiters(t *testing.T) {
+	_, ap := pools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := ap.Get(ctx, job.Target{Host: "localhost", Connection: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := filepath.Join(t.TempDir(), "go")
+	if _, err := a.Launch(ctx, agent.Spec{JID: "j2.1", Dir: t.TempDir(),
+		Script: "while [ ! -e " + release + " ]; do sleep 0.05; done; exit 3", Limit: 30}); err != nil {
+		t.Fatal(err)
+	}
+	type res struct {
+		o   agent.Outcome
+		err error
+	}
+	got := make(chan res, 3)
+	// one waiter gives up (its context ends), two stay
+	gone, giveUp := context.WithCancel(ctx)
+	for _, c := range []context.Context{ctx, ctx, gone} {
+		go func() {
+			o, err := a.Wait(c, "j2.1")
+			got <- res{o, err}
+		}()
+	}
+	giveUp()
+	if r := <-got; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("the waiter whose context ended: %+v", r)
+	}
+	os.WriteFile(release, nil, 0o644)
+	for range 2 {
+		if r := <-got; r.err != nil || r.o.Kind != agent.Done || r.o.RC != 3 {
+			t.Fatalf("waiter: %+v", r)
+		}
+	}
+	if o, err := a.Wait(ctx, "j2.1"); err != nil || o.RC != 3 {
+		t.Fatalf("a waiter after the end: %+v %v", o, err)
+	}
+	a.Forget("j2.1")
+	short, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer stop()
+	if _, err := a.Wait(short, "j2.1"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("after Forget, Wait should block: %v", err)
+	}
+}

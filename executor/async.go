@@ -34,6 +34,14 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 			}
 		}()
 	}
+	// one monitor per job in this executor: a newer delivery of the job
+	// takes over from an older one still following it here
+	superseded, unfollow := e.follow(j.ID)
+	defer func() {
+		if !handedOff {
+			unfollow()
+		}
+	}()
 	form, failed, err := module.AsyncOf(j)
 	if err != nil {
 		e.finishNow(ctx, d, rec, map[string]any{"failed": true, "changed": false, "msg": err.Error()}, nil, log)
@@ -118,7 +126,8 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 	go func() {
 		defer e.monitors.Done()
 		defer e.async.Add(-1)
-		e.monitor(d, rec, form, h, lease, log)
+		defer unfollow()
+		e.monitor(d, rec, form, h, lease, superseded, log)
 	}()
 }
 
@@ -155,7 +164,7 @@ func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h
 // monitor follows a launched async job until it ends, kills it at its time
 // limit, records the outcome and acks the message. On a stop it hands the
 // message back so that another executor re-attaches.
-func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, lease *status.Lease, log *slog.Logger) {
+func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, lease *status.Lease, superseded <-chan struct{}, log *slog.Logger) {
 	j := &d.Job
 	// The lease is released when the job ends here, and abandoned (left to
 	// expire, or to be taken over by the executor that re-attaches) when
@@ -247,6 +256,7 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 			}
 			log.Debug("async job ended", "kind", w.o.Kind, "rc", w.o.RC)
 			e.complete(d, rec, form, h, a, w.o, log)
+			a.Forget(j.ID)
 			return
 		case <-limit:
 			cancel()
@@ -260,9 +270,15 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 			if err := a.Kill(ctx, h, killGrace, "cancelled"); err != nil {
 				log.Warn("killing cancelled job", "err", err)
 			}
-			e.record(ctx, j.ID, rec, job.StateCancelled,
-				map[string]any{"failed": true, "changed": false, "msg": CancelledMsg, "child_pid": h.PID}, log)
-			e.ack(ctx, d, log)
+			if _, newer := e.record(ctx, j.ID, rec, job.StateCancelled,
+				map[string]any{"failed": true, "changed": false, "msg": CancelledMsg, "child_pid": h.PID}, log); !newer {
+				e.ack(ctx, d, log)
+			}
+			return
+		case <-superseded:
+			cancel()
+			log.Info("a newer delivery of this job follows it in this executor; leaving it to that one")
+			handedBack = true // the lease goes with the job
 			return
 		case <-e.stopping:
 			cancel()
@@ -304,7 +320,11 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 		result = map[string]any{"failed": true, "changed": false,
 			"msg": fmt.Sprintf("async job process %d ended without an exit status", h.PID)}
 	}
-	if e.record(ctx, j.ID, rec, state, result, log) && j.Poll > 0 && state != job.StateTimeout {
+	wrote, newer := e.record(ctx, j.ID, rec, state, result, log)
+	if newer {
+		return // a newer delivery owns the job: its message is its
+	}
+	if wrote && j.Poll > 0 && state != job.StateTimeout {
 		if err := a.Remove(ctx, h.Dir); err != nil {
 			log.Debug("removing job directory", "err", err)
 		}
@@ -318,15 +338,17 @@ func (e *Executor) timeout(d *queue.Delivery, rec *job.Record, h agent.Handle, a
 	if err := a.Kill(ctx, h, killGrace, "timeout"); err != nil {
 		log.Warn("killing timed-out job", "err", err)
 	}
-	e.record(ctx, d.Job.ID, rec, job.StateTimeout,
-		map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}, log)
-	e.ack(ctx, d, log)
+	if _, newer := e.record(ctx, d.Job.ID, rec, job.StateTimeout,
+		map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}, log); !newer {
+		e.ack(ctx, d, log)
+	}
 }
 
-// record writes a terminal state unless the record moved on (cancelled, or
-// claimed by a newer delivery).
-func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, state job.State, result map[string]any, log *slog.Logger) bool {
-	ok, err := e.writeTerminal(ctx, jid, rec.Attempt, func(cur *job.Record) {
+// record writes a terminal state unless the record moved on: already
+// terminal (cancelled), or claimed by a newer delivery (newer: then that
+// delivery's holder acks the message, not this one).
+func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, state job.State, result map[string]any, log *slog.Logger) (wrote, newer bool) {
+	wrote, newer, err := e.writeTerminal(ctx, jid, rec.Attempt, func(cur *job.Record) {
 		cur.Ended = time.Now().UTC()
 		cur.SplitResult(result)
 		cur.State = state
@@ -338,15 +360,23 @@ func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, stat
 	if err != nil {
 		log.Error("recording async result", "err", err)
 	}
-	return ok
+	if newer {
+		log.Info("a newer delivery owns the job; leaving its message to it")
+	}
+	return wrote, newer
 }
 
 // finishNow records a result reached without a launch (or a run error).
 func (e *Executor) finishNow(ctx context.Context, d *queue.Delivery, rec *job.Record, result map[string]any, runErr error, log *slog.Logger) {
 	finish(rec, result, runErr)
-	if _, err := e.writeTerminal(ctx, d.Job.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec }); err != nil {
+	_, newer, err := e.writeTerminal(ctx, d.Job.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec })
+	if err != nil {
 		log.Error("recording result", "err", err)
 		e.handBack(d, log)
+		return
+	}
+	if newer {
+		log.Info("a newer delivery owns the job; leaving its message to it")
 		return
 	}
 	e.ack(ctx, d, log)

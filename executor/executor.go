@@ -118,6 +118,9 @@ type Executor struct {
 	busy      atomic.Int64
 	startOnce sync.Once
 	stopOnce  sync.Once
+
+	fmu       sync.Mutex
+	following map[string]chan struct{} // async jobs followed here: closed when superseded
 }
 
 // New returns an executor; Start starts it.
@@ -347,9 +350,14 @@ func (e *Executor) handle(d *queue.Delivery) {
 		}
 		finish(rec, result, runErr)
 	}
-	if _, err := e.writeTerminal(ctx, j.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec }); err != nil {
+	_, newer, err := e.writeTerminal(ctx, j.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec })
+	if err != nil {
 		log.Error("recording result", "err", err)
 		e.handBack(d, log)
+		return
+	}
+	if newer {
+		log.Info("a newer delivery owns the job; leaving its message to it")
 		return
 	}
 	log.Debug("job done", "state", rec.State)
@@ -388,13 +396,18 @@ func (e *Executor) lost(ctx context.Context, j *job.Job, deliveries uint64) erro
 
 // writeTerminal applies a terminal change to a job's record with
 // compare-and-swap, unless the record moved on: already terminal (a
-// cancel), or claimed by another executor or a newer delivery. It reports
-// whether it wrote, and counts the job finished when it did.
-func (e *Executor) writeTerminal(ctx context.Context, jid string, attempt int, apply func(cur *job.Record)) (bool, error) {
-	wrote := false
+// cancel), or claimed by another executor or a newer delivery (newer: the
+// job is not terminal and not this delivery's any more; its message then
+// belongs to the newer delivery, and must not be acked here). It counts
+// the job finished when it wrote.
+func (e *Executor) writeTerminal(ctx context.Context, jid string, attempt int, apply func(cur *job.Record)) (wrote, newer bool, err error) {
 	ent, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
-		wrote = false
-		if cur.State.Terminal() || cur.Executor != e.cfg.ID || cur.Attempt != attempt {
+		wrote, newer = false, false
+		if cur.State.Terminal() {
+			return false
+		}
+		if cur.Executor != e.cfg.ID || cur.Attempt != attempt {
+			newer = true
 			return false
 		}
 		apply(cur)
@@ -402,12 +415,35 @@ func (e *Executor) writeTerminal(ctx context.Context, jid string, attempt int, a
 		return true
 	})
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if wrote {
 		e.cfg.Metrics.Finished(ent.Record)
 	}
-	return wrote, nil
+	return wrote, newer, nil
+}
+
+// follow makes the caller the one follower of job jid in this executor:
+// an earlier follower is told, by its superseded channel closing, to
+// leave the job alone. unfollow ends the caller's turn.
+func (e *Executor) follow(jid string) (superseded <-chan struct{}, unfollow func()) {
+	e.fmu.Lock()
+	defer e.fmu.Unlock()
+	if e.following == nil {
+		e.following = map[string]chan struct{}{}
+	}
+	if old, ok := e.following[jid]; ok {
+		close(old)
+	}
+	ch := make(chan struct{})
+	e.following[jid] = ch
+	return ch, func() {
+		e.fmu.Lock()
+		defer e.fmu.Unlock()
+		if e.following[jid] == ch {
+			delete(e.following, jid)
+		}
+	}
 }
 
 // CancelledMsg is the msg of a job cancelled on request.

@@ -39,13 +39,17 @@ const Attempt = 3 * time.Second
 // are safe to repeat (reads, compare-and-swap writes, deduplicated
 // publishes).
 func Retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	return retry(ctx, Transient, fn)
+}
+
+func retry(ctx context.Context, transient func(error) bool, fn func(ctx context.Context) error) error {
 	backoff := 50 * time.Millisecond
 	for {
 		actx, cancel := context.WithTimeout(ctx, Attempt)
 		err := fn(actx)
 		cancel()
-		if err == nil || !Transient(err) || ctx.Err() != nil {
-			if err != nil && ctx.Err() != nil && Transient(err) {
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil && transient(err) {
 				return errors.Join(ctx.Err(), err)
 			}
 			return err
@@ -71,5 +75,17 @@ func retrySetup(ctx context.Context, fn func(ctx context.Context) error) error {
 		ctx, cancel = context.WithTimeout(ctx, setupTimeout)
 		defer cancel()
 	}
-	return Retry(ctx, fn)
+	return retry(ctx, settling, fn)
+}
+
+// errCodeClusterNoPeers is the server's JSClusterNoPeersErrF (nats.go has
+// no name for it).
+const errCodeClusterNoPeers jetstream.ErrorCode = 10005
+
+// settling reports errors of a cluster that is still forming or missing a
+// node for a moment: transient ones, and "no suitable peers for placement"
+// (a stream or bucket cannot be placed on enough live servers yet).
+func settling(err error) bool {
+	var apiErr *jetstream.APIError
+	return Transient(err) || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeClusterNoPeers
 }

@@ -139,8 +139,16 @@ func (s *Service) worker() {
 			}
 			continue
 		}
-		s.active.Store(d.RunID, struct{}{})
-		s.handle(d)
+		lr := &liveRun{d: d}
+		if v, running := s.active.LoadOrStore(d.RunID, lr); running {
+			// A newer delivery of a run this dispatcher is running (its
+			// heartbeats were lost for a while): the running execution
+			// goes on, holding the newer delivery from now on.
+			v.(*liveRun).swap(d)
+			s.log.Info("a newer delivery of a run running here; the running execution takes it", "run_id", d.RunID, "delivery", d.NumDelivered)
+			continue
+		}
+		s.handle(lr)
 		s.active.Delete(d.RunID)
 	}
 }
@@ -149,7 +157,27 @@ func (s *Service) worker() {
 // out): the run is handed back, not marked done.
 var errHandBack = errors.New("handed back")
 
-func (s *Service) handle(d *queue.RunDelivery) {
+// liveRun is a run this dispatcher is running, and the delivery of its
+// message it holds (heartbeats, ack).
+type liveRun struct {
+	mu sync.Mutex
+	d  *queue.RunDelivery
+}
+
+func (l *liveRun) swap(d *queue.RunDelivery) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.d = d
+}
+
+func (l *liveRun) delivery() *queue.RunDelivery {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.d
+}
+
+func (s *Service) handle(lr *liveRun) {
+	d := lr.d
 	log := s.log.With("run_id", d.RunID, "delivery", d.NumDelivered)
 	ctx := s.hardCtx
 	spec, err := DecodeSpec(d.Spec)
@@ -199,13 +227,13 @@ func (s *Service) handle(d *queue.RunDelivery) {
 	result := ""
 	defer func() { s.cfg.Metrics.RunEnded(result) }()
 
-	stopBeat := s.heartbeat(d)
+	stopBeat := s.heartbeat(lr)
 	defer stopBeat()
 	lw := s.runs.LogWriter(spec.RunID, attempt)
 	code, msg, err := s.execute(ctx, spec, attempt, lw, log)
 	if errors.Is(err, errHandBack) {
 		log.Info("handing the run back on stop")
-		_ = d.Nak(queue.HandBackDelay)
+		_ = lr.delivery().Nak(queue.HandBackDelay)
 		return
 	}
 	state := job.RunFinished
@@ -232,7 +260,7 @@ func (s *Service) handle(d *queue.RunDelivery) {
 	}); err != nil {
 		log.Error("recording the run's end", "err", err)
 	}
-	if err := d.Ack(fctx); err != nil {
+	if err := lr.delivery().Ack(fctx); err != nil {
 		log.Warn("acking run", "err", err)
 	}
 	log.Info("run ended", "state", state, "exit_code", code)
@@ -416,7 +444,7 @@ func CancelJob(ctx context.Context, st *status.Store, jid string) (*job.Record, 
 	return e.Record, nil
 }
 
-func (s *Service) heartbeat(d *queue.RunDelivery) (stop func()) {
+func (s *Service) heartbeat(lr *liveRun) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -429,7 +457,7 @@ func (s *Service) heartbeat(d *queue.RunDelivery) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				_ = d.InProgress()
+				_ = lr.delivery().InProgress()
 			}
 		}
 	}()
