@@ -631,7 +631,10 @@ func (r *Runner) submit(ctx context.Context, j *job.Job) (*status.Subscription, 
 	if err != nil {
 		return nil, err
 	}
-	_, err = r.st.Create(ctx, job.NewRecord(j))
+	rev, err := r.st.Create(ctx, job.NewRecord(j))
+	if err == nil {
+		j.RecordRevision = rev
+	}
 	if errors.Is(err, status.ErrExists) {
 		e, gerr := r.st.Get(ctx, j.ID)
 		if gerr != nil {

@@ -350,7 +350,15 @@ func (e *Executor) handle(d *queue.Delivery) {
 		}
 		finish(rec, result, runErr)
 	}
-	_, newer, err := e.writeTerminal(ctx, j.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec })
+	// the record as claimed, unless it changed since (then read it again)
+	_, err = e.st.Update(ctx, rec, entry.Revision)
+	if err == nil {
+		e.cfg.Metrics.Finished(rec)
+	}
+	newer := false
+	if errors.Is(err, status.ErrConflict) {
+		_, newer, err = e.writeTerminal(ctx, j.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec })
+	}
 	if err != nil {
 		log.Error("recording result", "err", err)
 		e.handBack(d, log)
@@ -483,6 +491,21 @@ func (e *Executor) watchCancel(jid string, rec *job.Record) (<-chan struct{}, fu
 // the job needs no run (already terminal).
 func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, bool, error) {
 	j := &d.Job
+	if d.NumDelivered == 1 && j.RecordRevision > 0 {
+		// The record as the dispatcher created it, at the revision it
+		// said: claimed without reading it, unless it changed since (a
+		// cancel request), which the compare-and-swap tells.
+		rec := job.NewRecord(j)
+		rec.State, rec.Executor, rec.Attempt, rec.Started = job.StateRunning, e.cfg.ID, 1, time.Now().UTC()
+		rev, err := e.st.Update(ctx, rec, j.RecordRevision)
+		if err == nil {
+			e.cfg.Metrics.Started(j.Module, d.Published)
+			return status.Entry{Record: rec, Revision: rev}, true, nil
+		}
+		if !errors.Is(err, status.ErrConflict) {
+			return status.Entry{}, false, err
+		}
+	}
 	for {
 		entry, err := e.st.Get(ctx, j.ID)
 		if errors.Is(err, status.ErrNotFound) {
@@ -499,6 +522,12 @@ func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, 
 		rec := entry.Record
 		if rec.State.Terminal() {
 			return entry, false, nil
+		}
+		if rec.State == job.StateRunning && rec.Executor == e.cfg.ID && rec.Attempt == int(d.NumDelivered) &&
+			!rec.Started.IsZero() && rec.Remote == nil {
+			// our own claim, whose confirmation was lost (a retried
+			// compare-and-swap reports a conflict with itself)
+			return entry, true, nil
 		}
 		if rec.State == job.StateRunning && int(d.NumDelivered) <= rec.Attempt {
 			// A second message for a job some executor already runs from

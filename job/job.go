@@ -110,6 +110,10 @@ type Job struct {
 	Lock string `json:"lock,omitempty"`
 	// Created is when the dispatcher made the job.
 	Created time.Time `json:"created"`
+	// RecordRevision is the revision of the job's record as the dispatcher
+	// created it (NewRecord of this job), 0 if unknown: an executor may then
+	// claim the record by compare-and-swap without reading it first.
+	RecordRevision uint64 `json:"record_revision,omitempty"`
 }
 
 // Remote is the handle of an async job on its target, enough to re-attach to

@@ -88,6 +88,11 @@ func EnsureConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.Cons
 
 func ensureConsumer(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, mode Assets) (jetstream.Consumer, error) {
 	if mode == Update {
+		if cur, err := st.Consumer(ctx, cfg.Durable); err == nil {
+			if info := cur.CachedInfo(); info != nil {
+				cfg.MaxWaiting = info.Config.MaxWaiting // the server cannot change it
+			}
+		}
 		c, err := st.CreateOrUpdateConsumer(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("creating or updating consumer %s: %w", cfg.Durable, err)

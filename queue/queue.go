@@ -151,6 +151,8 @@ func (q *Queue) Consumer(ctx context.Context) error {
 		AckWait:       q.cfg.AckWait,
 		MaxDeliver:    q.cfg.MaxDeliver,
 		MaxAckPending: maxAck,
+		// every idle fork of every executor has a pull request open
+		MaxWaiting: MaxWaiting,
 	}, q.cfg.Assets)
 	if err != nil {
 		return err
@@ -258,10 +260,11 @@ type Delivery struct {
 // its ack timer.
 func (d *Delivery) InProgress() error { return d.msg.InProgress() }
 
-// Ack acknowledges the job and waits for the server to confirm; the message
-// then leaves the queue.
+// Ack acknowledges the job, without waiting for the server to confirm
+// (the job's record is terminal before it is acked: a lost ack only means
+// a redelivery that finds it so); the message then leaves the queue.
 func (d *Delivery) Ack(ctx context.Context) error {
-	if err := d.msg.DoubleAck(ctx); err != nil {
+	if err := d.msg.Ack(); err != nil {
 		return fmt.Errorf("acking job %s: %w", d.Job.ID, err)
 	}
 	return nil
@@ -278,6 +281,10 @@ func (d *Delivery) Nak(delay time.Duration) error {
 // Term removes the job from the queue without redelivery.
 func (d *Delivery) Term(reason string) error { return d.msg.TermWithReason(reason) }
 
+// MaxWaiting is the cap of open pull requests on the executors' consumer:
+// the idle forks of the whole fleet (the server's default is 512).
+const MaxWaiting = 8192
+
 // PullExpiry is how long one pull request of a Puller waits on the server.
 // A stopped Puller's last requests may linger there that long, and a
 // message redelivered meanwhile could go to them; see HandBackDelay.
@@ -287,10 +294,19 @@ const PullExpiry = 2 * time.Second
 // redelivery: longer than PullExpiry, so that it reaches a live puller.
 const HandBackDelay = PullExpiry + time.Second
 
-// Puller hands out jobs one at a time to a fixed number of workers, pulling
-// from the server only when a worker asks: nothing is prefetched.
+// Puller hands out jobs to a fixed number of workers, pulling from the
+// server only when a worker asks: each worker waiting in Next has one pull
+// request for one message open on the server, so the process never holds
+// more messages than it has free workers, and free workers are served in
+// parallel.
 type Puller struct {
-	it *iterator
+	cons    jetstream.Consumer
+	stopped chan struct{}
+	once    sync.Once
+	// open pull requests whose waiter gave up (its ctx ended): the next
+	// waiter takes one over before opening another
+	mu      sync.Mutex
+	orphans []jetstream.MessageBatch
 }
 
 // iterator is a pull iterator that starts again when it closes without
@@ -375,11 +391,7 @@ func (q *Queue) Puller() (*Puller, error) {
 	if err := q.Consumer(ctx); err != nil {
 		return nil, err
 	}
-	it, err := newIterator(q.cons)
-	if err != nil {
-		return nil, fmt.Errorf("pulling from %s/%s: %w", q.cfg.Stream, q.cfg.Consumer, err)
-	}
-	return &Puller{it: it}, nil
+	return &Puller{cons: q.cons, stopped: make(chan struct{})}, nil
 }
 
 // ErrClosed is returned by Next after Stop.
@@ -391,7 +403,7 @@ var ErrBadMessage = errors.New("queue: undecodable task message")
 
 // Next blocks until a job is delivered, ctx is done, or the puller is stopped.
 func (p *Puller) Next(ctx context.Context) (*Delivery, error) {
-	msg, err := p.it.next(ctx)
+	msg, err := p.next(ctx)
 	if err != nil {
 		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
 			return nil, err
@@ -409,9 +421,91 @@ func (p *Puller) Next(ctx context.Context) (*Delivery, error) {
 	return d, nil
 }
 
-// Stop stops pulling; Next calls then return ErrClosed (a message already
-// handed to this process is redelivered after the ack wait).
-func (p *Puller) Stop() { p.it.stop() }
+// next waits for one message with one pull request at a time, each open
+// on the server for PullExpiry. A request whose waiter gave up is taken
+// over by the next waiter; after Stop, a message that reaches one is
+// handed back at once.
+func (p *Puller) next(ctx context.Context) (jetstream.Msg, error) {
+	for {
+		select {
+		case <-p.stopped:
+			return nil, ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		default:
+		}
+		batch := p.orphan()
+		if batch == nil {
+			b, err := p.cons.Fetch(1, jetstream.FetchMaxWait(PullExpiry))
+			if err != nil {
+				return nil, err
+			}
+			batch = b
+		}
+		select {
+		case msg, ok := <-batch.Messages():
+			if ok {
+				return msg, nil
+			}
+			// the request expired empty, or ended with an error
+			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+				return nil, err
+			}
+		case <-p.stopped:
+			go nakLate(batch)
+			return nil, ErrClosed
+		case <-ctx.Done():
+			p.abandon(batch)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// nakLate hands back what reaches an abandoned pull request.
+func nakLate(batch jetstream.MessageBatch) {
+	for msg := range batch.Messages() {
+		_ = msg.Nak()
+	}
+}
+
+// Stop stops pulling; Next calls then return ErrClosed. A message that
+// reaches one of its last pull requests is handed back at once.
+func (p *Puller) Stop() {
+	p.once.Do(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		close(p.stopped)
+		for _, b := range p.orphans {
+			go nakLate(b)
+		}
+		p.orphans = nil
+	})
+}
+
+// orphan takes over an abandoned pull request, if there is one.
+func (p *Puller) orphan() jetstream.MessageBatch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.orphans); n > 0 {
+		b := p.orphans[n-1]
+		p.orphans = p.orphans[:n-1]
+		return b
+	}
+	return nil
+}
+
+// abandon keeps a pull request its waiter gave up for the next waiter
+// (or hands back what reaches it, once stopped).
+func (p *Puller) abandon(b jetstream.MessageBatch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.stopped:
+		go nakLate(b)
+	default:
+		p.orphans = append(p.orphans, b)
+	}
+}
 
 // DeadLetters calls fn for every job that exhausted its deliveries (the
 // server's max-deliveries advisory), then removes its message from the
