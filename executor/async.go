@@ -255,8 +255,10 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 				return
 			}
 			log.Debug("async job ended", "kind", w.o.Kind, "rc", w.o.RC)
-			e.complete(d, rec, form, h, a, w.o, log)
-			a.Forget(j.ID)
+			if !e.complete(d, rec, form, h, a, w.o, log) {
+				// the end is kept for the newer follower otherwise
+				a.Forget(j.ID)
+			}
 			return
 		case <-limit:
 			cancel()
@@ -294,15 +296,16 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 	}
 }
 
-// complete records how an async job ended.
-func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, a *agent.Agent, o agent.Outcome, log *slog.Logger) {
+// complete records how an async job ended; newer says a newer delivery
+// owns the job (nothing was recorded or acked).
+func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, a *agent.Agent, o agent.Outcome, log *slog.Logger) (newer bool) {
 	ctx := e.jobCtx
 	j := &d.Job
 	out, err := a.Collect(ctx, h)
 	if err != nil {
 		log.Warn("collecting async job output", "err", err)
 		e.handBack(d, log)
-		return
+		return false
 	}
 	var result map[string]any
 	state := job.StateFinished
@@ -322,7 +325,7 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 	}
 	wrote, newer := e.record(ctx, j.ID, rec, state, result, log)
 	if newer {
-		return // a newer delivery owns the job: its message is its
+		return true // a newer delivery owns the job: its message is its
 	}
 	if wrote && j.Poll > 0 && state != job.StateTimeout {
 		if err := a.Remove(ctx, h.Dir); err != nil {
@@ -330,6 +333,7 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 		}
 	}
 	e.ack(ctx, d, log)
+	return false
 }
 
 // timeout kills an async job at its limit and records it.

@@ -133,15 +133,25 @@ func EnsureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.K
 			return err
 		}
 		st, err := js.Stream(ctx, "KV_"+cfg.Bucket)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// just created: not yet known to the server that answered
+			return fmt.Errorf("bucket %s: %w (%w)", cfg.Bucket, err, errSettling)
+		}
 		if err != nil {
 			return err
 		}
 		if sc := st.CachedInfo().Config; sc.AllowDirect {
 			sc.AllowDirect = false
 			if _, err := js.UpdateStream(ctx, sc); err != nil {
+				if errors.Is(err, jetstream.ErrStreamNotFound) {
+					err = fmt.Errorf("%w (%w)", err, errSettling)
+				}
 				return fmt.Errorf("making bucket %s read from its leader: %w", cfg.Bucket, err)
 			}
 			kv, err = js.KeyValue(ctx, cfg.Bucket)
+			if errors.Is(err, jetstream.ErrBucketNotFound) {
+				err = fmt.Errorf("%w (%w)", err, errSettling)
+			}
 		}
 		return err
 	})

@@ -448,7 +448,19 @@ func (p *Puller) next(ctx context.Context) (jetstream.Msg, error) {
 				return msg, nil
 			}
 			// the request expired empty, or ended with an error
-			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
+			err := batch.Error()
+			switch {
+			case err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages):
+			case Transient(err):
+				// no consumer leader for a moment (a node lost): try again
+				select {
+				case <-p.stopped:
+					return nil, ErrClosed
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(250 * time.Millisecond):
+				}
+			default:
 				return nil, err
 			}
 		case <-p.stopped:

@@ -87,5 +87,10 @@ const errCodeClusterNoPeers jetstream.ErrorCode = 10005
 // (a stream or bucket cannot be placed on enough live servers yet).
 func settling(err error) bool {
 	var apiErr *jetstream.APIError
-	return Transient(err) || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeClusterNoPeers
+	return Transient(err) || errors.Is(err, errSettling) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeClusterNoPeers
 }
+
+// errSettling marks an error of an asset that the cluster has not settled
+// yet (created, not yet known everywhere).
+var errSettling = errors.New("the cluster is settling")
