@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # go test's per-package timeout; the whole suite takes a few minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test test-go deps check-deploy bench lint fmt clean
+.PHONY: all build test test-go deps check-deploy bench bench-go bench-compare lint fmt clean
 
 all: build
 
@@ -32,9 +32,18 @@ test: deps check-deploy
 test-go:
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 
-## bench: Go benchmarks
+## bench: the Go benchmarks, then the side-by-side comparison with ansible-playbook (BENCHMARKS.md)
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	BENCH_HOSTS="$${BENCH_HOSTS##*,}" $(GO) test -run '^$$' -bench . -benchmem ./...
+	GO=$(GO) bench/compare.sh
+
+## bench-go: only the Go benchmarks (they take one host count: the last of a BENCH_HOSTS list)
+bench-go: deps
+	BENCH_HOSTS="$${BENCH_HOSTS##*,}" $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-compare: only gorun vs ansible-playbook on real sshd hosts (BENCH_HOSTS, BENCH_ROUNDS, BENCH_SCENARIOS, BENCH_RUNNERS, BENCH_TIMEOUT); results in bench/results/
+bench-compare: deps
+	GO=$(GO) bench/compare.sh
 
 ## lint: formatting and vet
 lint:
