@@ -30,6 +30,12 @@ type playRun struct {
 	mu            sync.Mutex
 	notified      map[string]map[string]bool // handler name → hosts
 	hostVarsCache sync.Map                   // *playbook.Task → bool (mentions hostvars)
+
+	groupsOnce sync.Once
+	groups     map[string]any // the groups magic variable (see groupsVar)
+
+	active             []any // see activeNames (under mu)
+	activeN, activeSum int
 }
 
 func (r *Runner) runPlay(ctx context.Context, book, index int, pb *playbook.Playbook, play *playbook.Play) error {

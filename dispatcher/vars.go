@@ -110,25 +110,47 @@ func (pr *playRun) taskVars(h *hostState, st *scoped) map[string]any {
 	return m
 }
 
+// groupsVar returns the groups magic variable, built once per play and
+// shared by every host's variables (templates only read it): building it
+// per host cost hosts × inventory size.
 func (pr *playRun) groupsVar() map[string]any {
-	g := make(map[string]any, len(pr.r.groups))
-	for name, hosts := range pr.r.groups {
-		l := make([]any, len(hosts))
-		for i, h := range hosts {
-			l[i] = h
+	pr.groupsOnce.Do(func() {
+		g := make(map[string]any, len(pr.r.groups))
+		for name, hosts := range pr.r.groups {
+			l := make([]any, len(hosts))
+			for i, h := range hosts {
+				l[i] = h
+			}
+			g[name] = l
 		}
-		g[name] = l
-	}
-	return g
+		pr.groups = g
+	})
+	return pr.groups
 }
 
+// activeNames returns the names of the play's hosts still going (not
+// failed or unreachable), shared while that set does not change.
 func (pr *playRun) activeNames() []any {
-	out := make([]any, 0, len(pr.hosts))
+	// a fingerprint of the set, read without allocating
+	n, sum := 0, 0
+	for i, h := range pr.hosts {
+		if !h.done() {
+			n++
+			sum += i + 1
+		}
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.active != nil && pr.activeN == n && pr.activeSum == sum {
+		return pr.active
+	}
+	out := make([]any, 0, n)
 	for _, h := range pr.hosts {
 		if !h.done() {
 			out = append(out, h.name)
 		}
 	}
+	pr.active, pr.activeN, pr.activeSum = out, n, sum
 	return out
 }
 
