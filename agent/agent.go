@@ -97,6 +97,9 @@ type Agent struct {
 	reqMu sync.Mutex // one request at a time: write a line, read its response
 	out   *bufio.Reader
 
+	cmu      sync.Mutex
+	collects []*collectCall // Collects waiting for a request
+
 	mu       sync.Mutex
 	waiters  map[string][]chan Outcome // jobs' waiters, by job id
 	outcomes map[string]Outcome        // jobs' ends, kept until Forget
@@ -270,12 +273,22 @@ func (a *Agent) Forget(jid string) {
 // request sends one request line and returns the response's first line,
 // after which read may read framed data under the same lock.
 func (a *Agent) request(ctx context.Context, line string, read func(first string) error) error {
+	return a.requestLine(ctx, func() string { return line }, read)
+}
+
+// requestLine is request with the line made once the request lock is
+// held; an empty line sends nothing.
+func (a *Agent) requestLine(ctx context.Context, lineFn func() string, read func(first string) error) error {
 	a.reqMu.Lock()
 	defer a.reqMu.Unlock()
 	select {
 	case <-a.dead:
 		return ErrLost
 	default:
+	}
+	line := lineFn()
+	if line == "" {
+		return nil
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -431,46 +444,143 @@ func (a *Agent) Follow(ctx context.Context, h Handle) error {
 	})
 }
 
-// Collect reads what the job left in its directory.
+// Collect reads what the job left in its directory. Collects that wait
+// for the agent at the same time (jobs of a host ending together) are
+// answered by one request.
 func (a *Agent) Collect(ctx context.Context, h Handle) (Output, error) {
-	var o Output
-	err := a.request(ctx, "gr "+q(h.Dir), func(first string) error {
-		frames := make([][]byte, 6)
-		present := make([]bool, 6)
-		line := first
-		for i := range frames {
+	c := &collectCall{dir: h.Dir, done: make(chan struct{})}
+	a.cmu.Lock()
+	a.collects = append(a.collects, c)
+	a.cmu.Unlock()
+	for {
+		select {
+		case <-c.done:
+			return c.out, c.err
+		default:
+		}
+		if err := a.collectBatch(ctx); err != nil {
+			select {
+			case <-c.done: // answered by the batch that failed later
+				return c.out, c.err
+			default:
+			}
+			a.dropCollect(c)
+			return Output{}, err
+		}
+	}
+}
+
+// collectCall is one Collect waiting for its batch.
+type collectCall struct {
+	dir  string
+	out  Output
+	err  error
+	done chan struct{}
+	once sync.Once
+}
+
+// finish answers the call once (a request abandoned on ctx may still be
+// read by its goroutine).
+func (c *collectCall) finish(out Output, err error) {
+	c.once.Do(func() {
+		c.out, c.err = out, err
+		close(c.done)
+	})
+}
+
+func (a *Agent) dropCollect(c *collectCall) {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	for i, p := range a.collects {
+		if p == c {
+			a.collects = append(a.collects[:i], a.collects[i+1:]...)
+			return
+		}
+	}
+}
+
+// collectBatch takes the request lock, then every Collect waiting, and
+// reads them all with one request.
+func (a *Agent) collectBatch(ctx context.Context) error {
+	var batch []*collectCall
+	line := func() string {
+		a.cmu.Lock()
+		batch, a.collects = a.collects, nil
+		a.cmu.Unlock()
+		if len(batch) == 0 {
+			return ""
+		}
+		var b strings.Builder
+		b.WriteString("gR")
+		for _, c := range batch {
+			b.WriteString(" " + q(c.dir))
+		}
+		return b.String()
+	}
+	err := a.requestLine(ctx, line, func(first string) error {
+		for i, c := range batch {
 			if i > 0 {
 				l, err := a.out.ReadString('\n')
 				if err != nil {
 					return fmt.Errorf("%w: %v", ErrLost, err)
 				}
-				line = strings.TrimRight(l, "\n")
+				first = strings.TrimRight(l, "\n")
 			}
-			n, err := strconv.Atoi(strings.TrimPrefix(line, "F "))
-			if !strings.HasPrefix(line, "F ") || err != nil {
-				return fmt.Errorf("agent: bad frame header %q", line)
+			out, err := a.readOutput(first)
+			if err != nil {
+				return err
 			}
-			if n < 0 {
-				continue
-			}
-			buf := make([]byte, n)
-			if _, err := io.ReadFull(a.out, buf); err != nil {
-				return fmt.Errorf("%w: %v", ErrLost, err)
-			}
-			frames[i], present[i] = buf, true
+			c.finish(out, nil)
 		}
-		if present[0] {
-			rc, err := strconv.Atoi(strings.TrimSpace(string(frames[0])))
-			if err == nil {
-				o.Finished, o.RC = true, rc
-			}
-		}
-		o.Start, o.End = timestamp(frames[1]), timestamp(frames[2])
-		o.Stdout, o.Stderr = frames[3], frames[4]
-		o.TimedOut = present[5]
 		return nil
 	})
-	return o, err
+	for _, c := range batch { // those not answered: the request failed
+		if err != nil {
+			c.finish(Output{}, err)
+		} else {
+			c.finish(Output{}, fmt.Errorf("%w: no answer", ErrLost))
+		}
+	}
+	return err
+}
+
+// readOutput reads the six frames of one job directory (see gr).
+func (a *Agent) readOutput(first string) (Output, error) {
+	var o Output
+	frames := make([][]byte, 6)
+	present := make([]bool, 6)
+	line := first
+	for i := range frames {
+		if i > 0 {
+			l, err := a.out.ReadString('\n')
+			if err != nil {
+				return o, fmt.Errorf("%w: %v", ErrLost, err)
+			}
+			line = strings.TrimRight(l, "\n")
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(line, "F "))
+		if !strings.HasPrefix(line, "F ") || err != nil {
+			return o, fmt.Errorf("agent: bad frame header %q", line)
+		}
+		if n < 0 {
+			continue
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(a.out, buf); err != nil {
+			return o, fmt.Errorf("%w: %v", ErrLost, err)
+		}
+		frames[i], present[i] = buf, true
+	}
+	if present[0] {
+		rc, err := strconv.Atoi(strings.TrimSpace(string(frames[0])))
+		if err == nil {
+			o.Finished, o.RC = true, rc
+		}
+	}
+	o.Start, o.End = timestamp(frames[1]), timestamp(frames[2])
+	o.Stdout, o.Stderr = frames[3], frames[4]
+	o.TimedOut = present[5]
+	return o, nil
 }
 
 // timestamp turns `date "+%Y-%m-%d %H:%M:%S.%N"` output into Python's

@@ -37,8 +37,10 @@ gl() {
   if [ "$6" = 1 ]; then printf '%s' "$7" > "$_j/stdin"; else : > "$_j/stdin"; fi
   rm -f "$_j/pid" "$_j/rc"
   _p=$(setsid /bin/sh -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 </dev/null >/dev/null 2>&1 & echo $!)
-  _n=0
-  while [ ! -s "$_j/pid" ] && [ $_n -lt 300 ]; do _n=$((_n+1)); sleep 0.01 2>/dev/null || sleep 1; done
+  # setsid execs the runner in the background child (not a group leader,
+  # so it does not fork): $! is the job's pid and process group. Written
+  # here at once (the runner writes the same), not waited for.
+  [ -s "$_j/pid" ] || echo "$_p" > "$_j/pid"
   echo "OK $_p $_j"
 }
 _galive() {
@@ -56,8 +58,12 @@ gs() {
   _b=$(_gdir "$2"); _j="$_b/$1"
   if [ -s "$_j/pid" ]; then echo "OK $(cat "$_j/pid") $_j"; elif [ -d "$_j" ]; then echo "OK 0 $_j"; else echo "OK -1 $_j"; fi
 }
-_gf() { if [ -f "$1" ]; then _n=$(wc -c < "$1"); echo "F $((_n))"; cat "$1"; else echo "F -1"; fi; }
-gr() { _gf "$1/rc"; _gf "$1/start"; _gf "$1/end"; _gf "$1/stdout"; _gf "$1/stderr"; _gf "$1/timeout"; }
+# _gf frames a file as it is; _gs a one-line file (rc, times, marker)
+# with shell builtins only, its newline dropped: no process per file.
+_gf() { if [ -s "$1" ]; then _n=$(wc -c < "$1"); echo "F $((_n))"; cat "$1"; elif [ -f "$1" ]; then echo "F 0"; else echo "F -1"; fi; }
+_gs() { if [ -f "$1" ]; then _v=; IFS= read -r _v < "$1"; echo "F ${#_v}"; printf '%s' "$_v"; else echo "F -1"; fi; }
+gR() { for _d in "$@"; do gr "$_d"; done; }
+gr() { _gs "$1/rc"; _gs "$1/start"; _gs "$1/end"; _gf "$1/stdout"; _gf "$1/stderr"; _gs "$1/timeout"; }
 gk() {
   [ -n "$4" ] && : > "$1/$4" 2>/dev/null
   kill -TERM -"$2" 2>/dev/null || kill -TERM "$2" 2>/dev/null
