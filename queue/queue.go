@@ -306,7 +306,14 @@ type Puller struct {
 	// open pull requests whose waiter gave up (its ctx ended): the next
 	// waiter takes one over before opening another
 	mu      sync.Mutex
-	orphans []jetstream.MessageBatch
+	orphans []*pull
+	open    map[*pull]struct{} // every request not yet over, cancelled by Stop
+}
+
+// pull is one open pull request for one message.
+type pull struct {
+	batch  jetstream.MessageBatch
+	cancel context.CancelFunc // ends it on the client: unsubscribed, the server drops it
 }
 
 // iterator is a pull iterator that starts again when it closes without
@@ -391,7 +398,7 @@ func (q *Queue) Puller() (*Puller, error) {
 	if err := q.Consumer(ctx); err != nil {
 		return nil, err
 	}
-	return &Puller{cons: q.cons, stopped: make(chan struct{})}, nil
+	return &Puller{cons: q.cons, stopped: make(chan struct{}), open: map[*pull]struct{}{}}, nil
 }
 
 // ErrClosed is returned by Next after Stop.
@@ -434,23 +441,25 @@ func (p *Puller) next(ctx context.Context) (jetstream.Msg, error) {
 			return nil, ctx.Err()
 		default:
 		}
-		batch := p.orphan()
-		if batch == nil {
-			b, err := p.cons.Fetch(1, jetstream.FetchMaxWait(PullExpiry))
-			if err != nil {
+		pl := p.orphan()
+		if pl == nil {
+			var err error
+			if pl, err = p.fetch(); err != nil {
 				return nil, err
 			}
-			batch = b
 		}
 		select {
-		case msg, ok := <-batch.Messages():
+		case msg, ok := <-pl.batch.Messages():
 			if ok {
+				p.done(pl)
 				return msg, nil
 			}
+			p.done(pl)
 			// the request expired empty, or ended with an error
-			err := batch.Error()
+			err := pl.batch.Error()
 			switch {
-			case err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages):
+			case err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) ||
+				errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 			case Transient(err):
 				// no consumer leader for a moment (a node lost): try again
 				select {
@@ -464,58 +473,88 @@ func (p *Puller) next(ctx context.Context) (jetstream.Msg, error) {
 				return nil, err
 			}
 		case <-p.stopped:
-			go nakLate(batch)
-			return nil, ErrClosed
+			return nil, ErrClosed // Stop ends the request
 		case <-ctx.Done():
-			p.abandon(batch)
+			p.abandon(pl)
 			return nil, ctx.Err()
 		}
 	}
 }
 
-// nakLate hands back what reaches an abandoned pull request.
-func nakLate(batch jetstream.MessageBatch) {
-	for msg := range batch.Messages() {
-		_ = msg.Nak()
+// fetch opens a pull request for one message, open on the server for
+// PullExpiry (the client listens a little longer: the server ends it).
+func (p *Puller) fetch() (*pull, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), PullExpiry+PullExpiry/9)
+	b, err := p.cons.Fetch(1, jetstream.FetchContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
 	}
+	pl := &pull{batch: b, cancel: cancel}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.stopped:
+		p.end(pl)
+		return nil, ErrClosed
+	default:
+	}
+	p.open[pl] = struct{}{}
+	return pl, nil
 }
 
-// Stop stops pulling; Next calls then return ErrClosed. A message that
-// reaches one of its last pull requests is handed back at once.
+// done forgets a request that is over.
+func (p *Puller) done(pl *pull) {
+	pl.cancel()
+	p.mu.Lock()
+	delete(p.open, pl)
+	p.mu.Unlock()
+}
+
+// end cancels a request and hands back a message that reached it before.
+func (p *Puller) end(pl *pull) {
+	pl.cancel()
+	go func() {
+		for msg := range pl.batch.Messages() {
+			_ = msg.Nak()
+		}
+	}()
+}
+
+// Stop stops pulling; Next calls then return ErrClosed. Its open pull
+// requests end at once (a message that reached one is handed back).
 func (p *Puller) Stop() {
 	p.once.Do(func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		close(p.stopped)
-		for _, b := range p.orphans {
-			go nakLate(b)
+		for pl := range p.open {
+			p.end(pl)
 		}
-		p.orphans = nil
+		p.open, p.orphans = map[*pull]struct{}{}, nil
 	})
 }
 
 // orphan takes over an abandoned pull request, if there is one.
-func (p *Puller) orphan() jetstream.MessageBatch {
+func (p *Puller) orphan() *pull {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n := len(p.orphans); n > 0 {
-		b := p.orphans[n-1]
+		pl := p.orphans[n-1]
 		p.orphans = p.orphans[:n-1]
-		return b
+		return pl
 	}
 	return nil
 }
 
-// abandon keeps a pull request its waiter gave up for the next waiter
-// (or hands back what reaches it, once stopped).
-func (p *Puller) abandon(b jetstream.MessageBatch) {
+// abandon keeps a pull request its waiter gave up for the next waiter.
+func (p *Puller) abandon(pl *pull) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
-	case <-p.stopped:
-		go nakLate(b)
+	case <-p.stopped: // Stop ended it
 	default:
-		p.orphans = append(p.orphans, b)
+		p.orphans = append(p.orphans, pl)
 	}
 }
 
