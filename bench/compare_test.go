@@ -540,7 +540,11 @@ type cmpOutput struct {
 	lastFatal time.Time
 }
 
-var cmpReTimedOut = regexp.MustCompile(`^fatal: \[([^\]]+)\]: FAILED! => .*async task did not complete within the requested time`)
+// cmpReTimedOut matches a host's async timeout: the controller's "async
+// task did not complete within the requested time", or the target
+// watchdog's "Timeout exceeded" (ansible-playbook reports either,
+// depending on which noticed first).
+var cmpReTimedOut = regexp.MustCompile(`^fatal: \[([^\]]+)\]: FAILED! => .*(async task did not complete within the requested time|"msg": "Timeout exceeded")`)
 
 func (o *cmpOutput) Write(p []byte) (int, error) {
 	now := time.Now()
