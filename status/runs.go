@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -130,16 +131,57 @@ func (s *RunStore) Modify(ctx context.Context, runID string, change func(*job.Ru
 // returns false or ctx ends. A watch is a server-side consumer: use it for
 // one run at a time (gorun wait), not per job.
 func (s *RunStore) Watch(ctx context.Context, runID string, fn func(*job.Run) bool) error {
-	w, err := s.kv.Watch(ctx, runID)
-	if err != nil {
-		return fmt.Errorf("watching run %s: %w", runID, err)
+	// A watch is a consumer on one server: when that server goes, the
+	// watch may stall without closing. The record is also read every
+	// WatchCheck, and the watch started again when it closes, so that no
+	// change is missed for long; fn sees each revision once, in order.
+	var last uint64
+	deliver := func(r *job.Run, rev uint64) bool {
+		if rev <= last {
+			return true
+		}
+		last = rev
+		return fn(r)
 	}
-	defer w.Stop()
+	backoff := 100 * time.Millisecond
+	for {
+		w, err := s.kv.Watch(ctx, runID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !queue.Transient(err) {
+				return fmt.Errorf("watching run %s: %w", runID, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		done, err := s.follow(ctx, runID, w, deliver)
+		w.Stop()
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// WatchCheck is how often Watch reads the run record besides watching it.
+const WatchCheck = 2 * time.Second
+
+// follow reads w (and the record every WatchCheck) until deliver says
+// stop (done), ctx ends (err), or the watch closes (neither: start another).
+func (s *RunStore) follow(ctx context.Context, runID string, w jetstream.KeyWatcher, deliver func(*job.Run, uint64) bool) (done bool, err error) {
+	t := time.NewTicker(WatchCheck)
+	defer t.Stop()
 	for {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
-				return fmt.Errorf("watching run %s: watch closed", runID)
+				return false, nil
 			}
 			if e == nil || e.Operation() != jetstream.KeyValuePut {
 				continue
@@ -148,11 +190,18 @@ func (s *RunStore) Watch(ctx context.Context, runID string, fn func(*job.Run) bo
 			if err != nil {
 				continue
 			}
-			if !fn(r) {
-				return nil
+			if !deliver(r, e.Revision()) {
+				return true, nil
+			}
+		case <-t.C:
+			gctx, cancel := context.WithTimeout(ctx, WatchCheck)
+			e, err := s.Get(gctx, runID)
+			cancel()
+			if err == nil && !deliver(e.Run, e.Revision) {
+				return true, nil
 			}
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 	}
 }
