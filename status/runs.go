@@ -131,10 +131,15 @@ func (s *RunStore) Modify(ctx context.Context, runID string, change func(*job.Ru
 // returns false or ctx ends. A watch is a server-side consumer: use it for
 // one run at a time (gorun wait), not per job.
 func (s *RunStore) Watch(ctx context.Context, runID string, fn func(*job.Run) bool) error {
-	// A watch is a consumer on one server: when that server goes, the
-	// watch may stall without closing. The record is also read every
-	// WatchCheck, and the watch started again when it closes, so that no
-	// change is missed for long; fn sees each revision once, in order.
+	// A watch is a consumer on one server, created through the meta
+	// leader: while a node is lost, starting one may go unanswered and a
+	// running one may stall without closing. So the record is also read
+	// at once and every WatchCheck, and the watch is (re)started in the
+	// background; fn sees each revision once, in order.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	updates := make(chan jetstream.KeyValueEntry, 16)
+	go s.watchLoop(ctx, runID, updates)
 	var last uint64
 	deliver := func(r *job.Run, rev uint64) bool {
 		if rev <= last {
@@ -143,28 +148,30 @@ func (s *RunStore) Watch(ctx context.Context, runID string, fn func(*job.Run) bo
 		last = rev
 		return fn(r)
 	}
-	backoff := 100 * time.Millisecond
+	read := func() bool {
+		gctx, gcancel := context.WithTimeout(ctx, WatchCheck)
+		defer gcancel()
+		e, err := s.Get(gctx, runID)
+		return err != nil || deliver(e.Run, e.Revision)
+	}
+	if !read() {
+		return nil
+	}
+	t := time.NewTicker(WatchCheck)
+	defer t.Stop()
 	for {
-		w, err := s.kv.Watch(ctx, runID)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		select {
+		case e := <-updates:
+			r, err := decodeRun(e.Value())
+			if err == nil && !deliver(r, e.Revision()) {
+				return nil
 			}
-			if !queue.Transient(err) {
-				return fmt.Errorf("watching run %s: %w", runID, err)
+		case <-t.C:
+			if !read() {
+				return nil
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 2*time.Second)
-			continue
-		}
-		done, err := s.follow(ctx, runID, w, deliver)
-		w.Stop()
-		if done || err != nil {
-			return err
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
@@ -172,37 +179,35 @@ func (s *RunStore) Watch(ctx context.Context, runID string, fn func(*job.Run) bo
 // WatchCheck is how often Watch reads the run record besides watching it.
 const WatchCheck = 2 * time.Second
 
-// follow reads w (and the record every WatchCheck) until deliver says
-// stop (done), ctx ends (err), or the watch closes (neither: start another).
-func (s *RunStore) follow(ctx context.Context, runID string, w jetstream.KeyWatcher, deliver func(*job.Run, uint64) bool) (done bool, err error) {
-	t := time.NewTicker(WatchCheck)
-	defer t.Stop()
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return false, nil
+// watchLoop keeps a watch of runID going until ctx ends, passing its
+// record versions on.
+func (s *RunStore) watchLoop(ctx context.Context, runID string, out chan<- jetstream.KeyValueEntry) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		w, stop, err := startWatch(ctx, func(ctx context.Context) (jetstream.KeyWatcher, error) {
+			return s.kv.Watch(ctx, runID)
+		})
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			for e := range w.Updates() {
+				if e == nil || e.Operation() != jetstream.KeyValuePut {
+					continue
+				}
+				select {
+				case out <- e:
+				case <-ctx.Done():
+				}
+				if ctx.Err() != nil {
+					break
+				}
 			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			r, err := decodeRun(e.Value())
-			if err != nil {
-				continue
-			}
-			if !deliver(r, e.Revision()) {
-				return true, nil
-			}
-		case <-t.C:
-			gctx, cancel := context.WithTimeout(ctx, WatchCheck)
-			e, err := s.Get(gctx, runID)
-			cancel()
-			if err == nil && !deliver(e.Run, e.Revision) {
-				return true, nil
-			}
-		case <-ctx.Done():
-			return false, ctx.Err()
+			stop()
 		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 

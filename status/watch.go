@@ -160,22 +160,26 @@ func (s *Store) startWatcher() (*watcher, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{s: s, subs: map[string]map[*Subscription]struct{}{}, cancel: cancel, done: make(chan struct{})}
-	kw, err := s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	kw, stop, err := startWatch(ctx, s.watchAll)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("watching bucket %s: %w", s.cfg.Bucket, err)
 	}
-	go w.run(ctx, kw)
+	go w.run(ctx, kw, stop)
 	s.w = w
 	return w, nil
 }
 
-func (w *watcher) run(ctx context.Context, kw jetstream.KeyWatcher) {
+func (s *Store) watchAll(ctx context.Context) (jetstream.KeyWatcher, error) {
+	return s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+}
+
+func (w *watcher) run(ctx context.Context, kw jetstream.KeyWatcher, stop func()) {
 	defer close(w.done)
 	backoff := 100 * time.Millisecond
 	for {
 		w.consume(ctx, kw)
-		_ = kw.Stop()
+		stop()
 		if ctx.Err() != nil {
 			return
 		}
@@ -188,7 +192,7 @@ func (w *watcher) run(ctx context.Context, kw jetstream.KeyWatcher) {
 			case <-time.After(backoff):
 			}
 			var err error
-			kw, err = w.s.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+			kw, stop, err = startWatch(ctx, w.s.watchAll)
 			if err == nil {
 				backoff = 100 * time.Millisecond
 				break
