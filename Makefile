@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # go test's per-package timeout; the whole suite takes a few minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test test-go deps check-deploy bench bench-go bench-compare lint fmt clean
+.PHONY: all build test test-go deps check-deploy bench bench-go bench-compare fuzz lint fmt clean
 
 all: build
 
@@ -44,6 +44,16 @@ bench-go: deps
 ## bench-compare: only gorun vs ansible-playbook on real sshd hosts (BENCH_HOSTS, BENCH_ROUNDS, BENCH_SCENARIOS, BENCH_RUNNERS, BENCH_TIMEOUT); results in bench/results/
 bench-compare: deps
 	GO=$(GO) bench/compare.sh
+
+## fuzz: every fuzz target (playbook, inventory, host patterns, templates, job records) for FUZZTIME each
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz: $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
+	done
 
 ## lint: formatting and vet
 lint:
