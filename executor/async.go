@@ -323,17 +323,30 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 		result = map[string]any{"failed": true, "changed": false,
 			"msg": fmt.Sprintf("async job process %d ended without an exit status", h.PID)}
 	}
-	wrote, newer := e.record(ctx, j.ID, rec, state, result, log)
-	if newer {
-		return true // a newer delivery owns the job: its message is its
-	}
-	if wrote && j.Poll > 0 && state != job.StateTimeout {
+	if j.Poll > 0 && state != job.StateTimeout && e.owns(ctx, j.ID, rec.Attempt) {
+		// A polled job's files go before the job is reported, as Ansible
+		// removes its results file when the poll ends: the next task may
+		// look for them.
 		if err := a.Remove(ctx, h.Dir); err != nil {
 			log.Debug("removing job directory", "err", err)
 		}
 	}
+	if _, newer := e.record(ctx, j.ID, rec, state, result, log); newer {
+		return true // a newer delivery owns the job: its message is its
+	}
 	e.ack(ctx, d, log)
 	return false
+}
+
+// owns reports whether the job's record is still this delivery's: not
+// terminal, claimed by this executor at this attempt.
+func (e *Executor) owns(ctx context.Context, jid string, attempt int) bool {
+	ent, err := e.st.Get(ctx, jid)
+	if err != nil {
+		return false
+	}
+	r := ent.Record
+	return !r.State.Terminal() && r.Executor == e.cfg.ID && r.Attempt == attempt
 }
 
 // timeout kills an async job at its limit and records it.

@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -94,11 +95,28 @@ func TestMetrics(t *testing.T) {
 		{"gorun_executor_forks", nil, 3},
 		{"gorun_ssh_connections_open", nil, 1},
 	}
-	got := gather(t, reg)
-	for _, e := range expect {
-		if v, ok := find(got, e.name, e.labels); !ok || v != e.want {
-			t.Errorf("%s%v = %v (found %v), want %v", e.name, e.labels, v, ok, e.want)
+	// the counters move right after the terminal record is written: poll
+	// for them with a deadline
+	var got map[string][]sample
+	var wrong []string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, wrong = gather(t, reg), nil
+		for _, e := range expect {
+			if v, ok := find(got, e.name, e.labels); !ok || v != e.want {
+				wrong = append(wrong, fmt.Sprintf("%s%v = %v (found %v), want %v", e.name, e.labels, v, ok, e.want))
+			}
 		}
+		if v, _ := find(got, "gorun_job_run_duration_seconds_count", map[string]string{"module": "command"}); v != 4 {
+			wrong = append(wrong, fmt.Sprintf("run duration observations = %v, want 4", v))
+		}
+		if len(wrong) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, w := range wrong {
+		t.Error(w)
 	}
 	// one successful dial to host 0 (the connection is shared by its jobs),
 	// one refused by host 1
@@ -108,14 +126,11 @@ func TestMetrics(t *testing.T) {
 	if v, _ := find(got, "gorun_ssh_dial_duration_seconds_count", map[string]string{"phase": "handshake"}); v != 1 {
 		t.Errorf("handshake observations = %v, want 1", v)
 	}
-	if v, _ := find(got, "gorun_job_run_duration_seconds_count", map[string]string{"module": "command"}); v != 4 {
-		t.Errorf("run duration observations = %v, want 4", v)
-	}
 	if v, _ := find(got, "gorun_job_queue_wait_seconds_count", nil); v != 5 {
 		t.Errorf("queue wait observations = %v, want 5", v)
 	}
 	// forks busy and async jobs running fall back to 0 once everything ended
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		got = gather(t, reg)
 		busy, _ := find(got, "gorun_executor_forks_busy", nil)
