@@ -264,15 +264,6 @@ func (s *heapSampler) Stop() uint64 {
 	return s.peak
 }
 
-// heapInUse is this process's Go heap in use plus goroutine stacks, after
-// a GC (runtime.ReadMemStats).
-func heapInUse() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse + m.StackInuse
-}
-
 // goTool returns the path of the go command.
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {

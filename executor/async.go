@@ -377,25 +377,40 @@ func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, stat
 	if err != nil {
 		log.Error("recording async result", "err", err)
 	}
-	if newer {
-		log.Info("a newer delivery owns the job; leaving its message to it")
-	}
 	return wrote, newer
 }
 
 // finishNow records a result reached without a launch (or a run error).
 func (e *Executor) finishNow(ctx context.Context, d *queue.Delivery, rec *job.Record, result map[string]any, runErr error, log *slog.Logger) {
 	finish(rec, result, runErr)
-	_, newer, err := e.writeTerminal(ctx, d.Job.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec })
+	e.settle(ctx, d, rec, 0, log)
+}
+
+// settle writes rec, a terminal record of this delivery, then acks the
+// job; at rev, when the record's revision is known (rev > 0), it is
+// written without reading it first, unless it changed since. On a write
+// error the job is handed back; when a newer delivery owns the job, its
+// message is left to it.
+func (e *Executor) settle(ctx context.Context, d *queue.Delivery, rec *job.Record, rev uint64, log *slog.Logger) {
+	err := status.ErrConflict
+	if rev > 0 {
+		if _, err = e.st.Update(ctx, rec, rev); err == nil {
+			e.cfg.Metrics.Finished(rec)
+		}
+	}
+	newer := false
+	if errors.Is(err, status.ErrConflict) {
+		_, newer, err = e.writeTerminal(ctx, d.Job.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec })
+	}
+	if newer {
+		return
+	}
 	if err != nil {
 		log.Error("recording result", "err", err)
 		e.handBack(d, log)
 		return
 	}
-	if newer {
-		log.Info("a newer delivery owns the job; leaving its message to it")
-		return
-	}
+	log.Debug("job done", "state", rec.State)
 	e.ack(ctx, d, log)
 }
 

@@ -351,25 +351,7 @@ func (e *Executor) handle(d *queue.Delivery) {
 		finish(rec, result, runErr)
 	}
 	// the record as claimed, unless it changed since (then read it again)
-	_, err = e.st.Update(ctx, rec, entry.Revision)
-	if err == nil {
-		e.cfg.Metrics.Finished(rec)
-	}
-	newer := false
-	if errors.Is(err, status.ErrConflict) {
-		_, newer, err = e.writeTerminal(ctx, j.ID, rec.Attempt, func(cur *job.Record) { *cur = *rec })
-	}
-	if err != nil {
-		log.Error("recording result", "err", err)
-		e.handBack(d, log)
-		return
-	}
-	if newer {
-		log.Info("a newer delivery owns the job; leaving its message to it")
-		return
-	}
-	log.Debug("job done", "state", rec.State)
-	e.ack(ctx, d, log)
+	e.settle(ctx, d, rec, entry.Revision, log)
 }
 
 // lost records a job whose message exhausted its deliveries.
@@ -427,6 +409,9 @@ func (e *Executor) writeTerminal(ctx context.Context, jid string, attempt int, a
 	}
 	if wrote {
 		e.cfg.Metrics.Finished(ent.Record)
+	}
+	if newer {
+		e.log.Info("a newer delivery owns the job; leaving its message to it", "jid", jid, "attempt", attempt)
 	}
 	return wrote, newer, nil
 }
