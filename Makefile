@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # go test's per-package timeout; the whole suite takes a few minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test test-go deps check-deploy bench bench-go bench-compare fuzz lint fmt clean
+.PHONY: all build test test-go deps check-deploy bench bench-go bench-compare fuzz fuzz-ci lint fmt clean
 
 all: build
 
@@ -23,10 +23,11 @@ check-deploy:
 	cd deploy/prometheus && promtool check rules gorun.rules.yml
 	cd deploy/prometheus && promtool test rules gorun.rules.test.yml
 
-## test: install test dependencies, check deploy/, vet, and run every test with the real parts
+## test: install test dependencies, check deploy/, vet, run every test with the real parts, then each fuzz target briefly (CI_FUZZTIME)
 test: deps check-deploy
 	$(GO) vet ./...
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	@$(MAKE) --no-print-directory fuzz-ci
 
 ## test-go: only the Go tests (dependencies already installed)
 test-go:
@@ -47,13 +48,19 @@ bench-compare: deps
 
 ## fuzz: every fuzz target (playbook, inventory, host patterns, templates, job records) for FUZZTIME each
 FUZZTIME ?= 30s
+# fuzz-ci: the same, briefly, as part of make test (CI_FUZZTIME each)
+CI_FUZZTIME ?= 5s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	@for file in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go')); do \
+		pkg=./$$(dirname $$file); \
+		for f in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
 			echo "fuzz: $$pkg $$f ($(FUZZTIME))"; \
 			$(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
 		done; \
 	done
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(CI_FUZZTIME)
 
 ## lint: formatting and vet
 lint:
