@@ -293,47 +293,19 @@ func (s *Store) Delete(ctx context.Context, jid string) error {
 	return nil
 }
 
-// Filter selects records in List; empty fields match everything.
+// Filter selects records in List and WatchAll; empty fields match everything.
 type Filter struct {
 	RunID string
 	Host  string
 	State job.State
+	// HideErased leaves out the records async_status mode=cleanup erased
+	// (tombstones that read as missing), as gorun jobs does.
+	HideErased bool
 }
 
 func (f Filter) match(r *job.Record) bool {
 	return (f.RunID == "" || r.RunID == f.RunID) && (f.Host == "" || r.Host == f.Host) &&
-		(f.State == "" || r.State == f.State)
-}
-
-// List returns the records matching f, oldest queued first.
-func (s *Store) List(ctx context.Context, f Filter) ([]*job.Record, error) {
-	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("listing records: %w", err)
-	}
-	defer w.Stop()
-	var out []*job.Record
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("listing records: watch closed")
-			}
-			if e == nil {
-				sortRecords(out)
-				return out, nil
-			}
-			r, err := Decode(e.Value())
-			if err != nil {
-				continue // a record we cannot read is skipped, not fatal for a listing
-			}
-			if f.match(r) {
-				out = append(out, r)
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+		(f.State == "" || r.State == f.State) && (!f.HideErased || r.Erased.IsZero())
 }
 
 // Ping reads the bucket's status: nil when the bucket answers.

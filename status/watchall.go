@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -42,6 +43,11 @@ func (s *Store) WatchAll(ctx context.Context, f Filter) (<-chan Change, error) {
 		defer close(ch)
 		defer kw.Stop()
 		initial := true
+		// while the current records come: the end marker never comes when
+		// the last of them expire before they are sent (see caughtUp)
+		stall := time.NewTimer(listStall)
+		defer stall.Stop()
+		var last uint64
 		send := func(c Change) bool {
 			select {
 			case ch <- c:
@@ -60,13 +66,30 @@ func (s *Store) WatchAll(ctx context.Context, f Filter) (<-chan Change, error) {
 				if !ok {
 					return
 				}
+			case <-stall.C:
+				if !initial {
+					continue
+				}
+				if !s.caughtUp(ctx, last) {
+					stall.Reset(listStall)
+					continue
+				}
+				e = nil // as if the end marker had come
 			}
 			if e == nil { // end of the current records
+				if !initial {
+					continue // the watch's own marker, after a stall ended the initial records
+				}
 				initial = false
+				stall.Stop()
 				if !send(Change{Ready: true}) {
 					return
 				}
 				continue
+			}
+			if initial {
+				last = max(last, e.Revision())
+				stall.Reset(listStall)
 			}
 			c := Change{JID: e.Key(), Revision: e.Revision()}
 			if e.Operation() == jetstream.KeyValuePut {

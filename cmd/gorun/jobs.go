@@ -29,7 +29,7 @@ func cmdJobs(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(e.stdout, usage("jobs", "", jobsOpts))
 		return 0
 	}
-	f := status.Filter{RunID: p.str("run"), Host: p.str("host"), State: job.State(p.str("state"))}
+	f := status.Filter{RunID: p.str("run"), Host: p.str("host"), State: job.State(p.str("state")), HideErased: true}
 	if f.State != "" && !f.State.Valid() {
 		return usageFail(e, "jobs", "", jobsOpts, fmt.Sprintf("argument --state: unknown state %q", f.State))
 	}
