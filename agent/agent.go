@@ -448,7 +448,21 @@ func (a *Agent) Follow(ctx context.Context, h Handle) error {
 // for the agent at the same time (jobs of a host ending together) are
 // answered by one request.
 func (a *Agent) Collect(ctx context.Context, h Handle) (Output, error) {
-	c := &collectCall{dir: h.Dir, done: make(chan struct{})}
+	return a.collect(ctx, h.Dir, false)
+}
+
+// CollectRemove is Collect, then the job's directory is removed (in the
+// same request as the other collects of its batch): for jobs whose files
+// go once their end is read, as a polled job's results file does.
+func (a *Agent) CollectRemove(ctx context.Context, h Handle) (Output, error) {
+	if h.Dir == "" || h.Dir == "/" {
+		return Output{}, fmt.Errorf("agent: refusing to remove %q", h.Dir)
+	}
+	return a.collect(ctx, h.Dir, true)
+}
+
+func (a *Agent) collect(ctx context.Context, dir string, remove bool) (Output, error) {
+	c := &collectCall{dir: dir, remove: remove, done: make(chan struct{})}
 	a.cmu.Lock()
 	a.collects = append(a.collects, c)
 	a.cmu.Unlock()
@@ -472,11 +486,12 @@ func (a *Agent) Collect(ctx context.Context, h Handle) (Output, error) {
 
 // collectCall is one Collect waiting for its batch.
 type collectCall struct {
-	dir  string
-	out  Output
-	err  error
-	done chan struct{}
-	once sync.Once
+	dir    string
+	remove bool
+	out    Output
+	err    error
+	done   chan struct{}
+	once   sync.Once
 }
 
 // finish answers the call once (a request abandoned on ctx may still be
@@ -500,7 +515,7 @@ func (a *Agent) dropCollect(c *collectCall) {
 }
 
 // collectBatch takes the request lock, then every Collect waiting, and
-// reads them all with one request.
+// reads them all with one request ("gR dir... [-- dir-to-remove...]").
 func (a *Agent) collectBatch(ctx context.Context) error {
 	var batch []*collectCall
 	line := func() string {
@@ -510,14 +525,22 @@ func (a *Agent) collectBatch(ctx context.Context) error {
 		if len(batch) == 0 {
 			return ""
 		}
-		var b strings.Builder
+		var b, rm strings.Builder
 		b.WriteString("gR")
 		for _, c := range batch {
 			b.WriteString(" " + q(c.dir))
+			if c.remove {
+				rm.WriteString(" " + q(c.dir))
+			}
+		}
+		if rm.Len() > 0 {
+			b.WriteString(" --" + rm.String())
 		}
 		return b.String()
 	}
 	err := a.requestLine(ctx, line, func(first string) error {
+		outs := make([]Output, len(batch))
+		removing := false
 		for i, c := range batch {
 			if i > 0 {
 				l, err := a.out.ReadString('\n')
@@ -530,7 +553,21 @@ func (a *Agent) collectBatch(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			c.finish(out, nil)
+			outs[i] = out
+			removing = removing || c.remove
+		}
+		if removing {
+			// the directories are gone once the agent says so
+			l, err := a.out.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrLost, err)
+			}
+			if _, err := okFields(strings.TrimRight(l, "\n")); err != nil {
+				return err
+			}
+		}
+		for i, c := range batch {
+			c.finish(outs[i], nil)
 		}
 		return nil
 	})

@@ -3,10 +3,12 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,5 +256,64 @@ func TestSeveralWaiters(t *testing.T) {
 	defer stop()
 	if _, err := a.Wait(short, "j2.1"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("after Forget, Wait should block: %v", err)
+	}
+}
+
+// Collects of jobs ending together share one request; those asked to
+// remove their directory find it gone when they return, the others keep
+// theirs.
+func TestCollectRemoveBatched(t *testing.T) {
+	_, ap := pools(t)
+	for name, tg := range targets(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			a, err := ap.Get(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			const n = 6
+			hs := make([]agent.Handle, n)
+			for i := range hs {
+				jid := fmt.Sprintf("cr%d.1", i)
+				if hs[i], err = a.Launch(ctx, agent.Spec{JID: jid, Dir: dir, Script: fmt.Sprintf("echo out%d; exit %d", i, i), Limit: 30}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, h := range hs {
+				if o, err := a.Wait(ctx, h.JID); err != nil || o.RC != i {
+					t.Fatalf("job %d: %+v %v", i, o, err)
+				}
+			}
+			outs := make([]agent.Output, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i, h := range hs {
+				wg.Go(func() {
+					if i%2 == 0 {
+						outs[i], errs[i] = a.CollectRemove(ctx, h)
+					} else {
+						outs[i], errs[i] = a.Collect(ctx, h)
+					}
+				})
+			}
+			wg.Wait()
+			for i, h := range hs {
+				if errs[i] != nil {
+					t.Fatalf("job %d: %v", i, errs[i])
+				}
+				if !outs[i].Finished || outs[i].RC != i || string(outs[i].Stdout) != fmt.Sprintf("out%d\n", i) {
+					t.Fatalf("job %d output %+v", i, outs[i])
+				}
+				_, err := os.Stat(h.Dir)
+				if gone := errors.Is(err, os.ErrNotExist); gone != (i%2 == 0) {
+					t.Fatalf("job %d: directory gone=%v, want %v (%v)", i, gone, i%2 == 0, err)
+				}
+			}
+			if _, err := a.CollectRemove(ctx, agent.Handle{JID: "x", Dir: "/"}); err == nil {
+				t.Fatal("CollectRemove of / accepted")
+			}
+		})
 	}
 }

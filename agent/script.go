@@ -62,7 +62,9 @@ gs() {
 # with shell builtins only, its newline dropped: no process per file.
 _gf() { if [ -s "$1" ]; then _n=$(wc -c < "$1"); echo "F $((_n))"; cat "$1"; elif [ -f "$1" ]; then echo "F 0"; else echo "F -1"; fi; }
 _gs() { if [ -f "$1" ]; then _v=; IFS= read -r _v < "$1"; echo "F ${#_v}"; printf '%s' "$_v"; else echo "F -1"; fi; }
-gR() { for _d in "$@"; do gr "$_d"; done; }
+# gR frames each directory; those after "--" are then removed, with one rm,
+# and OK said once they are gone
+gR() { while [ $# -gt 0 ] && [ "$1" != -- ]; do gr "$1"; shift; done; if [ $# -gt 1 ]; then shift; rm -rf -- "$@"; echo OK; fi; }
 gr() { _gs "$1/rc"; _gs "$1/start"; _gs "$1/end"; _gf "$1/stdout"; _gf "$1/stderr"; _gs "$1/timeout"; }
 gk() {
   [ -n "$4" ] && : > "$1/$4" 2>/dev/null

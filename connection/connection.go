@@ -18,6 +18,25 @@ type Conn interface {
 	Exec(ctx context.Context, cmd string, stdin []byte) (*Result, error)
 }
 
+// PortableExecer is a Conn that can run a portable command line — one that
+// means the same in POSIX sh and bash, ksh and the like: quoted words,
+// assignments, case, [ ], command -v, printf, exec; nothing that differs
+// between them, such as echo with backslashes — in the target's login
+// shell itself when that is such a shell, sparing the exec of /bin/sh
+// that Exec's "as /bin/sh -c" costs on every command.
+type PortableExecer interface {
+	ExecPortable(ctx context.Context, cmd string, stdin []byte) (*Result, error)
+}
+
+// ExecPortable runs the portable command line cmd on c: with c's
+// ExecPortable when it has one, else with Exec.
+func ExecPortable(ctx context.Context, c Conn, cmd string, stdin []byte) (*Result, error) {
+	if p, ok := c.(PortableExecer); ok {
+		return p.ExecPortable(ctx, cmd, stdin)
+	}
+	return c.Exec(ctx, cmd, stdin)
+}
+
 // Result is the outcome of one command.
 type Result struct {
 	Stdout []byte

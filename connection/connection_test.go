@@ -131,13 +131,18 @@ func TestExecSSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !lc.posixLogin {
-		t.Errorf("the login shell (bash) was not found POSIX")
+	if lc.login != "bash" {
+		t.Errorf("the login shell was found %q, want bash", lc.login)
 	}
 	runExecCases(t, c)
 	t.Run("non-POSIX login shell", func(t *testing.T) {
-		lc.posixLogin = false
-		defer func() { lc.posixLogin = true }()
+		lc.login = "fish"
+		defer func() { lc.login = "bash" }()
+		runExecCases(t, c)
+	})
+	t.Run("unknown login shell", func(t *testing.T) {
+		lc.login = ""
+		defer func() { lc.login = "bash" }()
 		runExecCases(t, c)
 	})
 	if p.Open() != 1 {
@@ -164,22 +169,70 @@ func TestWrapCommand(t *testing.T) {
 			if _, err := os.Stat(login); err != nil {
 				continue
 			}
-			for _, posix := range []bool{true, false} {
-				if posix && !posixShells[filepath.Base(login)] {
+			for _, name := range []string{filepath.Base(login), ""} {
+				if name != "" && !posixShells[name] {
 					continue
 				}
-				got, err := l.Exec(context.Background(), login+" -c "+shellQuote(wrapCommand(cmd, posix)), nil)
+				got, err := l.Exec(context.Background(), login+" -c "+shellQuote(wrapCommand(cmd, name, false)), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				pid, rest, _ := strings.Cut(string(got.Stderr), "\n")
 				if _, err := strconv.Atoi(pid); err != nil || rest != string(want.Stderr) || string(got.Stdout) != string(want.Stdout) || got.RC != want.RC {
-					t.Errorf("%s posix=%v %q: got rc %d %q %q, want rc %d %q %q", login, posix, cmd,
+					t.Errorf("%s as %q %q: got rc %d %q %q, want rc %d %q %q", login, name, cmd,
 						got.RC, got.Stdout, got.Stderr, want.RC, want.Stdout, want.Stderr)
 				}
 			}
 		}
 	}
+}
+
+// TestExecPortable: a portable command line runs in a portable login shell
+// itself (bash here: $0 says so) with the same results as through
+// /bin/sh, and through /bin/sh under any other login shell.
+func TestExecPortable(t *testing.T) {
+	t.Parallel()
+	f := sshtest.Start(t, 1)
+	p := newPool(t, Config{})
+	c := get(t, p, f.Target(0))
+	lc, err := c.(*sshConn).client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := []struct{ cmd, stdin string }{
+		{cmd: "__p=$(command -v true 2>/dev/null) || { printf '%s' nope >&2; exit 127; }\ncase $__p in /*) [ -f \"$__p\" ] && [ -x \"$__p\" ] || exit 126;; esac\nexec 'printf' '%s|' 'a b' \"it's\""},
+		{cmd: "[ -f /bin/sh ] && [ -x /bin/sh ] || exit 126\nexec '/bin/sh' '-c' 'echo out; echo err >&2; exit 3'"},
+		{cmd: "LANG=C; export LANG\ncd /nonexistent-gorun 2>/dev/null || { printf '%s' nodir >&2; exit 1; }"},
+		{cmd: "read -r x; printf '%s\\n' \"got $x\"", stdin: "in put\n"},
+	}
+	for _, l := range lines {
+		want, err := c.Exec(context.Background(), l.cmd, []byte(l.stdin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, login := range []string{"bash", "fish", ""} {
+			lc.login = login
+			got, err := ExecPortable(context.Background(), c, l.cmd, []byte(l.stdin))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.RC != want.RC || string(got.Stdout) != string(want.Stdout) || string(got.Stderr) != string(want.Stderr) {
+				t.Errorf("login %q, %q: got rc %d %q %q, want rc %d %q %q", login, l.cmd, got.RC, got.Stdout, got.Stderr, want.RC, want.Stdout, want.Stderr)
+			}
+		}
+		lc.login = "bash"
+	}
+	for login, want := range map[string]string{"bash": "bash", "fish": "/bin/sh", "": "/bin/sh", "zsh": "/bin/sh"} {
+		lc.login = login
+		r, err := ExecPortable(context.Background(), c, `printf '%s' "$0"`, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Stdout) != want {
+			t.Errorf("login %q: $0 = %q, want %q", login, r.Stdout, want)
+		}
+	}
+	lc.login = "bash"
 }
 
 func sshtestUser(t *testing.T) string {

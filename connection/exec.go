@@ -33,6 +33,18 @@ const (
 // When ctx ends, the command's process group gets SIGTERM, then SIGKILL
 // after a second, the session is closed and ctx's error returned.
 func (c *sshConn) Exec(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
+	return c.exec(ctx, cmd, stdin, false)
+}
+
+// ExecPortable is Exec for a portable command line: one that means the
+// same in every shell of portableShells (see PortableExecer). When the
+// login shell is one of them, the command runs in it directly, without
+// exec'ing /bin/sh first.
+func (c *sshConn) ExecPortable(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
+	return c.exec(ctx, cmd, stdin, true)
+}
+
+func (c *sshConn) exec(ctx context.Context, cmd string, stdin []byte, portable bool) (*Result, error) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -49,7 +61,7 @@ func (c *sshConn) Exec(ctx context.Context, cmd string, stdin []byte) (*Result, 
 		}
 		sess, err := lc.NewSession()
 		if err == nil {
-			return c.run(ctx, lc, sess, cmd, stdin)
+			return c.run(ctx, lc, sess, cmd, stdin, portable)
 		}
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
@@ -91,8 +103,14 @@ func (c *sshConn) Exec(ctx context.Context, cmd string, stdin []byte) (*Result, 
 // When the login shell is known to be POSIX (posixLogin), it prints the pid
 // itself and execs /bin/sh; otherwise a first /bin/sh does, which costs one
 // more exec per command.
-func wrapCommand(cmd string, posixLogin bool) string {
-	if posixLogin {
+//
+// A portable cmd (see PortableExecer) runs in the login shell itself when
+// that is one of portableShells: "echo $$ >&2; cmd".
+func wrapCommand(cmd string, login string, portable bool) string {
+	switch {
+	case portable && portableShells[login]:
+		return "echo $$ >&2; " + cmd
+	case posixShells[login]:
 		return "echo $$ >&2; exec /bin/sh -c " + shellQuote(cmd)
 	}
 	return `exec /bin/sh -c 'echo $$ >&2; exec /bin/sh -c "$1"' /bin/sh ` + shellQuote(cmd)
@@ -105,11 +123,19 @@ var posixShells = map[string]bool{
 	"mksh": true, "pdksh": true, "oksh": true, "zsh": true, "yash": true, "posh": true,
 }
 
-// probeShell reports whether the login shell on lc is one of posixShells.
-func probeShell(lc *liveClient, timeout time.Duration) bool {
+// portableShells are the posixShells that run a portable command line as
+// /bin/sh would (zsh does not split unquoted words).
+var portableShells = map[string]bool{
+	"sh": true, "bash": true, "dash": true, "ash": true, "ksh": true, "ksh93": true,
+	"mksh": true, "pdksh": true, "oksh": true, "yash": true, "posh": true,
+}
+
+// probeShell returns the name of the login shell on lc ("bash"), or "" when
+// it cannot tell.
+func probeShell(lc *liveClient, timeout time.Duration) string {
 	s, err := lc.NewSession()
 	if err != nil {
-		return false
+		return ""
 	}
 	defer s.Close()
 	type result struct {
@@ -126,12 +152,12 @@ func probeShell(lc *liveClient, timeout time.Duration) bool {
 	select {
 	case r := <-rc:
 		if r.err != nil {
-			return false
+			return ""
 		}
 		sh := strings.TrimSpace(string(r.out))
-		return posixShells[sh[strings.LastIndexByte(sh, '/')+1:]]
+		return sh[strings.LastIndexByte(sh, '/')+1:]
 	case <-t.C:
-		return false
+		return ""
 	}
 }
 
@@ -185,7 +211,7 @@ func (f *pidFilter) flush() {
 }
 
 // run runs cmd in sess and waits for its end.
-func (c *sshConn) run(ctx context.Context, lc *liveClient, sess *ssh.Session, cmd string, stdin []byte) (*Result, error) {
+func (c *sshConn) run(ctx context.Context, lc *liveClient, sess *ssh.Session, cmd string, stdin []byte, portable bool) (*Result, error) {
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
 	filter := &pidFilter{w: &stderr, pid: make(chan int, 1)}
@@ -193,7 +219,7 @@ func (c *sshConn) run(ctx context.Context, lc *liveClient, sess *ssh.Session, cm
 	if stdin != nil {
 		sess.Stdin = bytes.NewReader(stdin)
 	}
-	if err := sess.Start(wrapCommand(cmd, lc.posixLogin)); err != nil {
+	if err := sess.Start(wrapCommand(cmd, lc.login, portable)); err != nil {
 		if c.isDead(lc) {
 			return nil, c.ep.lostError(err)
 		}

@@ -212,9 +212,9 @@ func (p *Pool) isClosed() bool {
 // liveClient is an open SSH connection.
 type liveClient struct {
 	*ssh.Client
-	posixLogin bool          // the login shell is POSIX (see wrapCommand)
-	dead       chan struct{} // closed once the connection is closed
-	dropOnce   sync.Once
+	login    string        // the login shell's name, "" if unknown (see wrapCommand)
+	dead     chan struct{} // closed once the connection is closed
+	dropOnce sync.Once
 }
 
 // dialCall is a dial in progress, shared by every caller that needs it.
@@ -270,10 +270,10 @@ func (c *sshConn) dial(d *dialCall) {
 	var lc *liveClient
 	if err == nil {
 		lc = &liveClient{Client: cl, dead: make(chan struct{})}
-		lc.posixLogin = probeShell(lc, c.p.connectTimeout(c.t))
+		lc.login = probeShell(lc, c.p.connectTimeout(c.t))
 		c.p.open.Add(1)
 		c.p.log.Debug("ssh connected", "host", c.t.Host, "addr", c.ep.hostPort(), "user", c.ep.user,
-			"posix_login_shell", lc.posixLogin, "took", time.Since(start))
+			"login_shell", lc.login, "took", time.Since(start))
 	} else {
 		c.p.log.Debug("ssh dial failed", "host", c.t.Host, "addr", c.ep.hostPort(), "err", err)
 		if c.p.ctx.Err() != nil {

@@ -82,7 +82,7 @@ func (c *sshConn) Start(ctx context.Context, cmd string) (*Proc, error) {
 		return nil, fmt.Errorf("session pipes on %s: %w", c.ep.hostPort(), err)
 	}
 	line := "exec /bin/sh -c " + shellQuote(cmd)
-	if !lc.posixLogin {
+	if !posixShells[lc.login] {
 		line = "/bin/sh -c " + shellQuote(cmd)
 	}
 	if err := sess.Start(line); err != nil {

@@ -301,7 +301,19 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, a *agent.Agent, o agent.Outcome, log *slog.Logger) (newer bool) {
 	ctx := e.jobCtx
 	j := &d.Job
-	out, err := a.Collect(ctx, h)
+	// The record as it is now: still this delivery's, it is written at
+	// this revision without reading it again.
+	cur, mine := e.owned(ctx, j.ID, rec.Attempt)
+	var out agent.Output
+	var err error
+	if j.Poll > 0 && o.Kind != agent.Timeout && mine {
+		// A polled job's files go before the job is reported, as Ansible
+		// removes its results file when the poll ends: the next task may
+		// look for them. Read and removed in one request to the agent.
+		out, err = a.CollectRemove(ctx, h)
+	} else {
+		out, err = a.Collect(ctx, h)
+	}
 	if err != nil {
 		log.Warn("collecting async job output", "err", err)
 		e.handBack(d, log)
@@ -323,13 +335,16 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 		result = map[string]any{"failed": true, "changed": false,
 			"msg": fmt.Sprintf("async job process %d ended without an exit status", h.PID)}
 	}
-	if j.Poll > 0 && state != job.StateTimeout && e.owns(ctx, j.ID, rec.Attempt) {
-		// A polled job's files go before the job is reported, as Ansible
-		// removes its results file when the poll ends: the next task may
-		// look for them.
-		if err := a.Remove(ctx, h.Dir); err != nil {
-			log.Debug("removing job directory", "err", err)
+	if mine {
+		r := cur.Record
+		terminal(r, state, result)
+		if _, err := e.st.Update(ctx, r, cur.Revision); err == nil {
+			*rec = *r
+			e.cfg.Metrics.Finished(r)
+			e.ack(ctx, d, log)
+			return false
 		}
+		// changed since (a cancel request, a newer delivery): decided below
 	}
 	if _, newer := e.record(ctx, j.ID, rec, state, result, log); newer {
 		return true // a newer delivery owns the job: its message is its
@@ -338,15 +353,15 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 	return false
 }
 
-// owns reports whether the job's record is still this delivery's: not
+// owned returns the job's record when it is still this delivery's: not
 // terminal, claimed by this executor at this attempt.
-func (e *Executor) owns(ctx context.Context, jid string, attempt int) bool {
+func (e *Executor) owned(ctx context.Context, jid string, attempt int) (status.Entry, bool) {
 	ent, err := e.st.Get(ctx, jid)
 	if err != nil {
-		return false
+		return status.Entry{}, false
 	}
 	r := ent.Record
-	return !r.State.Terminal() && r.Executor == e.cfg.ID && r.Attempt == attempt
+	return ent, !r.State.Terminal() && r.Executor == e.cfg.ID && r.Attempt == attempt
 }
 
 // timeout kills an async job at its limit and records it.
@@ -366,18 +381,23 @@ func (e *Executor) timeout(d *queue.Delivery, rec *job.Record, h agent.Handle, a
 // delivery's holder acks the message, not this one).
 func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, state job.State, result map[string]any, log *slog.Logger) (wrote, newer bool) {
 	wrote, newer, err := e.writeTerminal(ctx, jid, rec.Attempt, func(cur *job.Record) {
-		cur.Ended = time.Now().UTC()
-		cur.SplitResult(result)
-		cur.State = state
-		if m, _ := result["msg"].(string); m != "" && state != job.StateFinished {
-			cur.Msg = m
-		}
+		terminal(cur, state, result)
 		*rec = *cur
 	})
 	if err != nil {
 		log.Error("recording async result", "err", err)
 	}
 	return wrote, newer
+}
+
+// terminal makes r the record of a job ended in state with result.
+func terminal(r *job.Record, state job.State, result map[string]any) {
+	r.Ended = time.Now().UTC()
+	r.SplitResult(result)
+	r.State = state
+	if m, _ := result["msg"].(string); m != "" && state != job.StateFinished {
+		r.Msg = m
+	}
 }
 
 // finishNow records a result reached without a launch (or a run error).

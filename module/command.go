@@ -124,9 +124,19 @@ func (c *Command) ScriptLine() string {
 		fmt.Fprintf(&b, "exec %s -c %s", ShellQuote(c.Executable), ShellQuote(c.Script))
 		return b.String()
 	}
+	// The program is looked up as Python's subprocess does (Ansible runs it
+	// so): a path is taken as it is, a name searched in $PATH; not found is
+	// ENOENT, found but not an executable file is EACCES. Shell builtins
+	// only — no process — and the same in sh and bash (the line is
+	// portable: see connection.PortableExecer).
 	p := ShellQuote(c.Argv[0])
-	fmt.Fprintf(&b, "__p=$(command -v %s 2>/dev/null) || { printf '%%s' %s >&2; exit 127; }\n", p, markENOENT)
-	fmt.Fprintf(&b, "case $__p in /*) [ -f \"$__p\" ] && [ -x \"$__p\" ] || { printf '%%s' %s >&2; exit 126; };; esac\n", markEACCES)
+	fail := fmt.Sprintf("{ if [ $__e = 126 ]; then printf '%%s' %s >&2; else printf '%%s' %s >&2; fi; exit $__e; }", markEACCES, markENOENT)
+	if strings.Contains(c.Argv[0], "/") {
+		fmt.Fprintf(&b, "__e=127; [ -e %s ] && __e=126; [ -f %s ] && [ -x %s ] || %s\n", p, p, p, fail)
+	} else {
+		fmt.Fprintf(&b, "__e=127 __f=; IFS=:; for __d in $PATH; do if [ -f \"${__d:-.}\"/%s ] && [ -x \"${__d:-.}\"/%s ]; then __f=1; break; fi; [ -e \"${__d:-.}\"/%s ] && __e=126; done; unset IFS\n", p, p, p)
+		fmt.Fprintf(&b, "[ -n \"$__f\" ] || %s\n", fail)
+	}
 	b.WriteString("exec " + shellJoin(c.Argv))
 	return b.String()
 }
@@ -155,7 +165,7 @@ func runCmd(ctx context.Context, c connection.Conn, j *job.Job, shell bool) (map
 		stdin = []byte(*cmd.Stdin)
 	}
 	start := time.Now()
-	res, err := c.Exec(ctx, cmd.ScriptLine(), stdin)
+	res, err := connection.ExecPortable(ctx, c, cmd.ScriptLine(), stdin)
 	end := time.Now()
 	if err != nil {
 		return nil, err
