@@ -45,6 +45,9 @@ func (s State) Terminal() bool {
 // Valid reports whether s is one of the known states.
 func (s State) Valid() bool { return s == StateQueued || s == StateRunning || s.Terminal() }
 
+// Censored replaces what a no_log result hides, in Ansible's words.
+const Censored = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+
 // Target says how to reach the host a job runs on.
 type Target struct {
 	// Host is the inventory name of the host (inventory_hostname).
@@ -95,6 +98,11 @@ type Job struct {
 	Target Target `json:"target"`
 	// NoLog hides the result from logs and human-readable views.
 	NoLog bool `json:"no_log,omitempty"`
+	// SealKey is the run's key for the results of no_log jobs: their
+	// records keep result, output, msg and args sealed under it (see
+	// status.UseSealKey). Set on no_log jobs only; the message that carries
+	// it is deleted once the job is done.
+	SealKey []byte `json:"seal_key,omitempty"`
 	// Async is the async time limit in seconds; 0 runs the job synchronously.
 	Async int `json:"async,omitempty"`
 	// Poll is the poll interval of an async job; 0 is fire-and-forget.
@@ -152,8 +160,14 @@ type Record struct {
 	Result map[string]any `json:"result,omitempty"`
 	// Msg is a human-readable reason for failed, unreachable, timeout, lost.
 	Msg string `json:"msg,omitempty"`
-	// NoLog marks a record whose result is hidden from views.
+	// NoLog marks a record whose result is hidden from views. In the
+	// bucket, such a record keeps Result, Stdout, Stderr, Msg and Args
+	// censored (see Censored) and their real values in Sealed.
 	NoLog bool `json:"no_log,omitempty"`
+	// Sealed holds the real result, output, msg and args of a no_log job,
+	// encrypted under its run's seal key; nil once opened (or when the
+	// writer held no key: the values are then lost, not kept in clear).
+	Sealed []byte `json:"sealed,omitempty"`
 	// Target is where the job runs (secrets removed), so any process can
 	// re-attach to it.
 	Target Target `json:"target"`

@@ -89,6 +89,8 @@ type Store struct {
 	w   *watcher // the process's one watch, started on first Subscribe
 
 	watchLag atomic.Pointer[func(time.Duration)]
+
+	keys keyring // seal keys of the runs this process works for (see UseSealKey)
 }
 
 // OnWatchLag sets f to be told, for every followed record version the
@@ -129,7 +131,11 @@ type Entry struct {
 
 func (s *Store) encode(r *job.Record) ([]byte, error) {
 	capOutput(r, s.cfg.MaxOutput)
-	data, err := json.Marshal(r)
+	out, err := s.stored(r)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(out)
 	if err != nil {
 		return nil, fmt.Errorf("encoding record %s: %w", r.JID, err)
 	}
@@ -155,7 +161,8 @@ func capOutput(r *job.Record, limit int) {
 	r.Stdout, r.Stderr = cut(r.Stdout), cut(r.Stderr)
 }
 
-// Decode decodes a record as stored in the bucket.
+// Decode decodes a record as stored in the bucket (a no_log record as it
+// is there: censored, its values sealed).
 func Decode(data []byte) (*job.Record, error) {
 	var r job.Record
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -227,7 +234,7 @@ func (s *Store) Get(ctx context.Context, jid string) (Entry, error) {
 		}
 		return Entry{}, fmt.Errorf("reading record %s: %w", jid, err)
 	}
-	r, err := Decode(e.Value())
+	r, err := s.decode(e.Value())
 	if err != nil {
 		return Entry{}, fmt.Errorf("record %s: %w", jid, err)
 	}

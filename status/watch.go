@@ -219,7 +219,7 @@ func (w *watcher) consume(ctx context.Context, kw jetstream.KeyWatcher) {
 			if len(subs) == 0 {
 				continue
 			}
-			r, err := Decode(e.Value())
+			r, err := w.s.decode(e.Value())
 			if err != nil {
 				continue
 			}
