@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorun/gorun/dispatcher"
 	"github.com/gorun/gorun/jinja"
+	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/playbook"
 )
 
@@ -28,7 +29,7 @@ const (
 )
 
 // Censored replaces a no_log result.
-const Censored = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+const Censored = job.Censored
 
 // Options configures the default output.
 type Options struct {
@@ -206,6 +207,9 @@ func (d *Default) HostResult(ev *dispatcher.Event) {
 	verbose := (d.opt.Verbosity > 0 || ev.Result["_ansible_verbose_always"] == true) &&
 		ev.Result["_ansible_verbose_override"] != true
 	host := ev.Host
+	// A no_log loop's results are censored as a whole: Ansible then
+	// reports the task as a plain result after its items.
+	noLog := ev.Result["_ansible_no_log"] == true
 	if ev.Item {
 		label := itemLabel(ev.Result)
 		switch ev.Status {
@@ -226,15 +230,19 @@ func (d *Default) HostResult(ev *dispatcher.Event) {
 			}
 			d.println(colorSkip, msg)
 		case dispatcher.StatusFailed:
-			d.exception(ev.Result)
+			if !noLog {
+				d.exception(ev.Result)
+			}
 			d.println(colorError, fmt.Sprintf("failed: [%s] (item=%s) => %s", host, label, d.dump(res, ev.Result["_ansible_verbose_always"] == true)))
 		}
 		return
 	}
-	d.warnings(ev.Result)
+	if !noLog {
+		d.warnings(ev.Result)
+	}
 	switch ev.Status {
 	case dispatcher.StatusOK, dispatcher.StatusChanged:
-		if ev.Loop {
+		if ev.Loop && !noLog {
 			return
 		}
 		code, word := colorOK, "ok"
@@ -255,8 +263,10 @@ func (d *Default) HostResult(ev *dispatcher.Event) {
 	case dispatcher.StatusUnreachable:
 		d.println(colorUnreachable, fmt.Sprintf("fatal: [%s]: UNREACHABLE! => %s", host, d.dump(res, false)))
 	case dispatcher.StatusFailed:
-		if !ev.Loop {
-			d.exception(ev.Result)
+		if !ev.Loop || noLog {
+			if !noLog {
+				d.exception(ev.Result)
+			}
 			d.println(colorError, fmt.Sprintf("fatal: [%s]: FAILED! => %s", host, d.dump(res, ev.Result["_ansible_verbose_always"] == true)))
 		}
 		if ev.Ignored {
@@ -293,7 +303,9 @@ func (d *Default) dump(res map[string]any, verboseAlways bool) string {
 
 func itemLabel(res map[string]any) string {
 	if res["_ansible_no_log"] == true {
-		return "(censored due to no_log)"
+		// ansible-core 2.14 labels the censored copy of the result,
+		// which has no label left
+		return "None"
 	}
 	if l, ok := res["_ansible_item_label"]; ok {
 		return jinja.PyStr(l)

@@ -76,6 +76,14 @@ func (j *JSON) HostResult(ev *dispatcher.Event) {
 	p := j.plays[len(j.plays)-1]
 	t := p.Tasks[len(p.Tasks)-1]
 	res := Clean(ev.Result, "", false)
+	// as the json callback's v2_runner_on_failed/_skipped add them (a
+	// censored no_log result has no other sign of its status)
+	switch ev.Status {
+	case dispatcher.StatusFailed:
+		res["failed"] = true
+	case dispatcher.StatusSkipped:
+		res["skipped"] = true
+	}
 	res["action"] = ev.Action
 	if ev.Ignored {
 		res["ignored"] = true
