@@ -151,7 +151,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Store, err = status.Open(ctx, n.Conn.JetStream(), cfg.Store); err != nil {
 		return nil, err
 	}
-	if n.Runs, err = queue.OpenRuns(ctx, n.Conn, queue.RunsConfig{}); err != nil {
+	// run output and bundles are kept as long as the records (when created)
+	if n.Runs, err = queue.OpenRuns(ctx, n.Conn, queue.RunsConfig{Retention: cfg.Store.Retention}); err != nil {
 		return nil, err
 	}
 	if n.RunStore, err = status.OpenRuns(ctx, n.Conn.JetStream(), cfg.Store); err != nil {

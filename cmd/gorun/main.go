@@ -8,6 +8,7 @@
 //	gorun wait [--timeout D] JID...|RUNID
 //	gorun jobs [--run R] [--host H] [--state S] [--watch]
 //	gorun cancel JID|RUNID...
+//	gorun gc [PATTERN] [-i INVENTORY] [-l LIMIT] [--older-than D] [--dry-run]
 //	gorun server [--listen ADDR] [--forks N]
 //	gorun version
 //
@@ -54,6 +55,7 @@ commands:
   wait        wait for jobs or a run to end (a run's output is streamed)
   jobs        list job records (--run, --host, --state, --watch)
   cancel      cancel jobs or runs
+  gc          remove ended async jobs' directories on hosts, and old job records
   server      all-in-one: NATS, a dispatcher and an executor for one machine
   version     print the version
 
@@ -80,6 +82,8 @@ func run(ctx context.Context, e *env, args []string) int {
 		return cmdJobs(ctx, e, args[1:])
 	case "cancel":
 		return cmdCancel(ctx, e, args[1:])
+	case "gc":
+		return cmdGC(ctx, e, args[1:])
 	case "server":
 		return cmdServer(ctx, e, args[1:])
 	case "version", "--version":

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/embedded"
@@ -25,6 +26,7 @@ var natsOpts = []*opt{
 	{long: []string{"tlsca"}, arg: "FILE", help: "CA to verify the NATS server (default $NATS_CA)"},
 	{long: []string{"context"}, arg: "NAME", help: "use this nats CLI context (~/.config/nats/context/NAME.json; default $NATS_CONTEXT)"},
 	{long: []string{"state-dir"}, arg: "DIR", help: "embedded mode state directory (default $GORUN_STATE_DIR, $XDG_STATE_HOME/gorun or ~/.local/state/gorun)"},
+	{long: []string{"retention"}, arg: "DURATION", help: "embedded mode: how long job and run records are kept after their last change, e.g. 168h (default $GORUN_RETENTION or 168h; set, it updates the state directory's buckets)"},
 }
 
 // backend is the NATS side of a command: either an embedded node or a
@@ -120,7 +122,11 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 			}
 			dir = embedded.DefaultStateDir(e.getenv("XDG_STATE_HOME"), home)
 		}
-		n, err := embedded.Start(ctx, embedded.Config{StateDir: dir, Forks: forks, Logger: log})
+		sc, err := embeddedStore(p, e)
+		if err != nil {
+			return nil, err
+		}
+		n, err := embedded.Start(ctx, embedded.Config{StateDir: dir, Forks: forks, Logger: log, Store: sc})
 		if err != nil {
 			return nil, err
 		}
@@ -199,4 +205,19 @@ func (b *backend) Registry(ctx context.Context) (*status.Registry, error) {
 		b.registry = reg
 	}
 	return b.registry, nil
+}
+
+// embeddedStore is the record buckets' configuration of an embedded node:
+// a retention given with --retention or $GORUN_RETENTION is applied to
+// existing buckets too (the default only to new ones).
+func embeddedStore(p *parsed, e *env) (status.Config, error) {
+	v := orEnv(p, e, "retention", "GORUN_RETENTION")
+	if v == "" {
+		return status.Config{}, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return status.Config{}, fmt.Errorf("retention %q: want a duration of at least 1s, e.g. 168h or 30m (--retention or $GORUN_RETENTION)", v)
+	}
+	return status.Config{Retention: d, Assets: queue.Update}, nil
 }

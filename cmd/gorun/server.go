@@ -22,6 +22,7 @@ var serverOpts = []*opt{
 	{short: "f", long: []string{"forks"}, arg: "FORKS", help: "executor forks (default 20)"},
 	{long: []string{"concurrency"}, arg: "N", help: "runs the dispatcher runs at once (default 4)"},
 	{long: []string{"state-dir"}, arg: "DIR", help: "state directory (default $GORUN_STATE_DIR, $XDG_STATE_HOME/gorun or ~/.local/state/gorun)"},
+	{long: []string{"retention"}, arg: "DURATION", help: "how long job and run records are kept after their last change, e.g. 168h (default $GORUN_RETENTION or 168h)"},
 	{long: []string{"stop-timeout"}, arg: "DURATION", help: "how long the first signal waits for running work (default 5m)"},
 	{long: []string{"metrics-addr"}, arg: "ADDR", help: "address of /metrics, /healthz and /readyz (default $GORUN_METRICS_ADDR or 127.0.0.1:9468; off: none)"},
 	{long: []string{"metrics-host-label"}, help: "add a host label to gorun_jobs_finished_total (one series per host)"},
@@ -86,11 +87,15 @@ func cmdServer(ctx context.Context, e *env, args []string) int {
 			return usageFail(e, "server", "", serverOpts, fmt.Sprintf("argument --metrics-addr: %q is not host:port", metricsAddr))
 		}
 	}
+	sc, err := embeddedStore(p, e)
+	if err != nil {
+		return usageFail(e, "server", "", serverOpts, "argument --retention: "+err.Error())
+	}
 	log := logger(e, max(p.count["verbose"], 3))
 	reg := metrics.NewRegistry(version)
 	em := metrics.NewExecutor(reg, metrics.ExecutorOptions{HostLabel: p.has("metrics-host-label")})
 	node, err := embedded.Start(ctx, embedded.Config{StateDir: dir, Forks: forks, Listen: listen,
-		Token: orEnv(p, e, "token", "GORUN_SERVER_TOKEN"), Logger: log, Metrics: em})
+		Token: orEnv(p, e, "token", "GORUN_SERVER_TOKEN"), Logger: log, Metrics: em, Store: sc})
 	if err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
