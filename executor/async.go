@@ -51,6 +51,10 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 		e.finishNow(ctx, d, rec, failed, nil, log)
 		return
 	}
+	if rec.Remote != nil && rec.Remote.Collected != "" {
+		e.finishCollected(ctx, d, rec, entry.Revision, log)
+		return
+	}
 	a, err := e.agents.Get(ctx, j.Target)
 	if err != nil {
 		e.finishNow(ctx, d, rec, nil, err, log)
@@ -304,16 +308,7 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 	// The record as it is now: still this delivery's, it is written at
 	// this revision without reading it again.
 	cur, mine := e.owned(ctx, j.ID, rec.Attempt)
-	var out agent.Output
-	var err error
-	if j.Poll > 0 && o.Kind != agent.Timeout && mine {
-		// A polled job's files go before the job is reported, as Ansible
-		// removes its results file when the poll ends: the next task may
-		// look for them. Read and removed in one request to the agent.
-		out, err = a.CollectRemove(ctx, h)
-	} else {
-		out, err = a.Collect(ctx, h)
-	}
+	out, err := a.Collect(ctx, h)
 	if err != nil {
 		log.Warn("collecting async job output", "err", err)
 		e.handBack(d, log)
@@ -335,6 +330,25 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 		result = map[string]any{"failed": true, "changed": false,
 			"msg": fmt.Sprintf("async job process %d ended without an exit status", h.PID)}
 	}
+	if mine && j.Poll > 0 && o.Kind != agent.Timeout && cur.Record.Remote != nil {
+		// A polled job's files go before the job is reported, as Ansible
+		// removes its results file when the poll ends: the next task may
+		// look for them. Its end is kept in the record first, so that an
+		// executor taking the job over, should this one die before the
+		// end is written, finds it there rather than a job gone without a
+		// trace (see finishCollected).
+		r := cur.Record
+		terminal(r, state, result)
+		r.State, r.Remote.Collected = job.StateRunning, state
+		if rev, err := e.st.Update(ctx, r, cur.Revision); err == nil {
+			if err := a.Remove(ctx, h.Dir); err != nil {
+				log.Debug("removing job directory", "err", err)
+			}
+			cur = status.Entry{Record: r, Revision: rev}
+		} else {
+			mine = false // changed since: decided below
+		}
+	}
 	if mine {
 		r := cur.Record
 		terminal(r, state, result)
@@ -351,6 +365,23 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 	}
 	e.ack(ctx, d, log)
 	return false
+}
+
+// finishCollected records the end of a job that an executor read from its
+// target and kept in the record, then died before the record was terminal:
+// the job's directory is removed (again: a target that cannot be reached
+// keeps it), and the end kept is recorded.
+func (e *Executor) finishCollected(ctx context.Context, d *queue.Delivery, rec *job.Record, rev uint64, log *slog.Logger) {
+	log.Info("recording the end an earlier executor collected", "state", rec.Remote.Collected)
+	a, err := e.agents.Get(ctx, d.Job.Target)
+	if err == nil {
+		err = a.Remove(ctx, rec.Remote.Dir)
+	}
+	if err != nil {
+		log.Warn("removing the job directory", "dir", rec.Remote.Dir, "err", err)
+	}
+	rec.State = rec.Remote.Collected
+	e.settle(ctx, d, rec, rev, log)
 }
 
 // owned returns the job's record when it is still this delivery's: not

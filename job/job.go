@@ -135,6 +135,12 @@ type Remote struct {
 	ResultsFile string `json:"results_file,omitempty"`
 	// Launched is when the job started on its target.
 	Launched time.Time `json:"launched,omitzero"`
+	// Collected, when set, is the state the job ended in: its end was read
+	// from the target and is held in the record (rc, output, result, end
+	// time) while the job's directory is removed, and the record is written
+	// terminal next. A process that takes the job over in between records
+	// that end instead of looking for the removed files.
+	Collected State `json:"collected,omitempty"`
 }
 
 // Record is the job record kept in the KV bucket under the job id.

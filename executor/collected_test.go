@@ -1,0 +1,84 @@
+package executor_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/natstest"
+)
+
+// An executor died after it read a polled job's end and kept it in the
+// record, before the record was terminal (the job's directory removed, or
+// not yet): the executor that takes the job over records that end, and
+// removes the directory, instead of finding the job gone without a trace.
+func TestTakeoverRecordsCollectedEnd(t *testing.T) {
+	cases := []struct {
+		name    string
+		dirLeft bool // the first executor died before removing the directory
+		state   job.State
+		rc      int
+	}{
+		{"directory removed", false, job.StateFinished, 0},
+		{"directory left", true, job.StateFinished, 0},
+		{"failed job", false, job.StateFailed, 3},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := natstest.Start(t, natstest.AckWait(500*time.Millisecond))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			jid := "j31." + string(rune('0'+i))
+			asyncDir := filepath.Join(t.TempDir(), "async")
+			dir := filepath.Join(asyncDir, jid)
+			if tc.dirLeft {
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "rc"), []byte("0\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			j := &job.Job{ID: jid, RunID: "r31", Module: "shell", Args: map[string]any{"_raw_params": "echo kept"},
+				Target: job.Target{Host: "localhost", Connection: "local"}, Async: 30, Poll: 1, AsyncDir: asyncDir,
+				Created: time.Now().UTC()}
+			rec := job.NewRecord(j)
+			rc := tc.rc
+			rec.State, rec.Executor, rec.Attempt = job.StateRunning, "dead-executor", 1
+			rec.Remote = &job.Remote{Dir: dir, PID: 999999, ResultsFile: dir, Launched: time.Now().UTC(), Collected: tc.state}
+			rec.RC, rec.Stdout, rec.Output, rec.Ended = &rc, "kept", true, time.Now().UTC()
+			rec.Result = map[string]any{"changed": true, "failed": tc.state == job.StateFailed}
+			if _, err := env.Store.Create(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.Queue.Publish(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			// the dead executor's delivery: taken, never acked
+			p, err := env.Queue.Puller()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p.Stop()
+
+			start(t, env, 1)
+			got, err := env.Store.WaitTerminal(ctx, jid, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != tc.state || got.RC == nil || *got.RC != tc.rc || got.Stdout != "kept" || got.Executor != "ex-test" {
+				t.Fatalf("record %s rc=%v stdout=%q executor=%s msg=%q, want %s rc=%d stdout=\"kept\" by ex-test",
+					got.State, got.RC, got.Stdout, got.Executor, got.Msg, tc.state, tc.rc)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Fatalf("the job directory is still there (%v)", err)
+			}
+		})
+	}
+}
