@@ -94,8 +94,8 @@ type Agent struct {
 	proc *connection.Proc
 	log  *slog.Logger
 
-	reqMu sync.Mutex // one request at a time: write a line, read its response
-	out   *bufio.Reader
+	req turn // one request at a time: write a line, read its response
+	out *bufio.Reader
 
 	cmu      sync.Mutex
 	collects []*collectCall // Collects waiting for a request
@@ -273,14 +273,16 @@ func (a *Agent) Forget(jid string) {
 // request sends one request line and returns the response's first line,
 // after which read may read framed data under the same lock.
 func (a *Agent) request(ctx context.Context, line string, read func(first string) error) error {
-	return a.requestLine(ctx, func() string { return line }, read)
+	return a.requestLine(ctx, false, func() string { return line }, read)
 }
 
 // requestLine is request with the line made once the request lock is
-// held; an empty line sends nothing.
-func (a *Agent) requestLine(ctx context.Context, lineFn func() string, read func(first string) error) error {
-	a.reqMu.Lock()
-	defer a.reqMu.Unlock()
+// held; an empty line sends nothing. A low-priority request (a launch)
+// waits while others (collects, kills) are waiting: jobs that ended are
+// reported before more are started.
+func (a *Agent) requestLine(ctx context.Context, low bool, lineFn func() string, read func(first string) error) error {
+	a.req.lock(low)
+	defer a.req.unlock()
 	select {
 	case <-a.dead:
 		return ErrLost
@@ -393,7 +395,7 @@ func (a *Agent) Launch(ctx context.Context, s Spec) (Handle, error) {
 	line := strings.Join([]string{"gl", q(s.JID), q(s.Dir), strconv.Itoa(s.Limit), strconv.Itoa(s.Grace),
 		q(s.Script), hasStdin, q(stdin)}, " ")
 	var h Handle
-	err := a.request(ctx, line, func(first string) error {
+	err := a.requestLine(ctx, true, func() string { return line }, func(first string) error {
 		f, err := okFields(first)
 		if err != nil {
 			return err
@@ -462,7 +464,11 @@ func (a *Agent) CollectRemove(ctx context.Context, h Handle) (Output, error) {
 }
 
 func (a *Agent) collect(ctx context.Context, dir string, remove bool) (Output, error) {
-	c := &collectCall{dir: dir, remove: remove, done: make(chan struct{})}
+	return a.batched(ctx, &collectCall{dir: dir, collect: true, remove: remove, done: make(chan struct{})})
+}
+
+// batched queues c for the next batch request and waits for its answer.
+func (a *Agent) batched(ctx context.Context, c *collectCall) (Output, error) {
 	a.cmu.Lock()
 	a.collects = append(a.collects, c)
 	a.cmu.Unlock()
@@ -484,14 +490,15 @@ func (a *Agent) collect(ctx context.Context, dir string, remove bool) (Output, e
 	}
 }
 
-// collectCall is one Collect waiting for its batch.
+// collectCall is one Collect or Remove waiting for its batch.
 type collectCall struct {
-	dir    string
-	remove bool
-	out    Output
-	err    error
-	done   chan struct{}
-	once   sync.Once
+	dir     string
+	collect bool // read the directory's files
+	remove  bool // then remove it
+	out     Output
+	err     error
+	done    chan struct{}
+	once    sync.Once
 }
 
 // finish answers the call once (a request abandoned on ctx may still be
@@ -514,8 +521,8 @@ func (a *Agent) dropCollect(c *collectCall) {
 	}
 }
 
-// collectBatch takes the request lock, then every Collect waiting, and
-// reads them all with one request ("gR dir... [-- dir-to-remove...]").
+// collectBatch takes the request lock, then every Collect and Remove
+// waiting, and does them all with one request ("gR dir... [-- dir-to-remove...]").
 func (a *Agent) collectBatch(ctx context.Context) error {
 	var batch []*collectCall
 	line := func() string {
@@ -528,7 +535,9 @@ func (a *Agent) collectBatch(ctx context.Context) error {
 		var b, rm strings.Builder
 		b.WriteString("gR")
 		for _, c := range batch {
-			b.WriteString(" " + q(c.dir))
+			if c.collect {
+				b.WriteString(" " + q(c.dir))
+			}
 			if c.remove {
 				rm.WriteString(" " + q(c.dir))
 			}
@@ -538,31 +547,39 @@ func (a *Agent) collectBatch(ctx context.Context) error {
 		}
 		return b.String()
 	}
-	err := a.requestLine(ctx, line, func(first string) error {
+	err := a.requestLine(ctx, false, line, func(first string) error {
 		outs := make([]Output, len(batch))
 		removing := false
+		read := false // the first line is the one read
 		for i, c := range batch {
-			if i > 0 {
+			removing = removing || c.remove
+			if !c.collect {
+				continue
+			}
+			if read {
 				l, err := a.out.ReadString('\n')
 				if err != nil {
 					return fmt.Errorf("%w: %v", ErrLost, err)
 				}
 				first = strings.TrimRight(l, "\n")
 			}
+			read = true
 			out, err := a.readOutput(first)
 			if err != nil {
 				return err
 			}
 			outs[i] = out
-			removing = removing || c.remove
 		}
 		if removing {
 			// the directories are gone once the agent says so
-			l, err := a.out.ReadString('\n')
-			if err != nil {
-				return fmt.Errorf("%w: %v", ErrLost, err)
+			if read {
+				l, err := a.out.ReadString('\n')
+				if err != nil {
+					return fmt.Errorf("%w: %v", ErrLost, err)
+				}
+				first = strings.TrimRight(l, "\n")
 			}
-			if _, err := okFields(strings.TrimRight(l, "\n")); err != nil {
+			if _, err := okFields(first); err != nil {
 				return err
 			}
 		}
@@ -668,18 +685,57 @@ func (a *Agent) Alive(ctx context.Context, h Handle) (bool, error) {
 	return alive, err
 }
 
-// Remove deletes the job's directory.
+// Remove deletes the job's directory. Removes and collects waiting for the
+// agent at the same time are done by one request.
 func (a *Agent) Remove(ctx context.Context, dir string) error {
 	if dir == "" || dir == "/" {
 		return fmt.Errorf("agent: refusing to remove %q", dir)
 	}
-	return a.request(ctx, "gx "+q(dir), func(first string) error {
-		_, err := okFields(first)
-		return err
-	})
+	_, err := a.batched(ctx, &collectCall{dir: dir, remove: true, done: make(chan struct{})})
+	return err
 }
 
 // q quotes s as one POSIX sh word.
 func q(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// turn is a lock with two queues: it goes to the longest-waiting
+// high-priority holder first, then to the longest-waiting low one.
+type turn struct {
+	mu        sync.Mutex
+	held      bool
+	high, low []chan struct{}
+}
+
+func (t *turn) lock(low bool) {
+	t.mu.Lock()
+	if !t.held {
+		t.held = true
+		t.mu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	if low {
+		t.low = append(t.low, ch)
+	} else {
+		t.high = append(t.high, ch)
+	}
+	t.mu.Unlock()
+	<-ch // handed over, held
+}
+
+func (t *turn) unlock() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case len(t.high) > 0:
+		close(t.high[0])
+		t.high = t.high[1:]
+	case len(t.low) > 0:
+		close(t.low[0])
+		t.low = t.low[1:]
+	default:
+		t.held = false
+	}
 }

@@ -311,8 +311,28 @@ func TestCollectRemoveBatched(t *testing.T) {
 					t.Fatalf("job %d: directory gone=%v, want %v (%v)", i, gone, i%2 == 0, err)
 				}
 			}
+			// Removes batch as well, alone or with collects.
+			for i, h := range hs {
+				if i%2 == 1 {
+					wg.Go(func() { errs[i] = a.Remove(ctx, h.Dir) })
+				} else {
+					wg.Go(func() { _, errs[i] = a.Collect(ctx, hs[1]) })
+				}
+			}
+			wg.Wait()
+			for i, h := range hs {
+				if errs[i] != nil {
+					t.Fatalf("job %d: %v", i, errs[i])
+				}
+				if _, err := os.Stat(h.Dir); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("job %d: directory still there (%v)", i, err)
+				}
+			}
 			if _, err := a.CollectRemove(ctx, agent.Handle{JID: "x", Dir: "/"}); err == nil {
 				t.Fatal("CollectRemove of / accepted")
+			}
+			if err := a.Remove(ctx, ""); err == nil {
+				t.Fatal("Remove of \"\" accepted")
 			}
 		})
 	}

@@ -72,7 +72,6 @@ gk() {
   ( sleep "$3"; kill -KILL -"$2" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
   echo OK
 }
-gx() { rm -rf "$1"; echo OK; }
 ga() { if _galive "$1"; then echo "OK 1"; else echo "OK 0"; fi; }
 echo READY
 `
