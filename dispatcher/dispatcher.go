@@ -70,6 +70,11 @@ type Config struct {
 	// left out of the positions that job ids derive from, so that a run
 	// resumed by another dispatcher finds the same job ids.
 	SourceRoot string
+	// SealKey is the run's key for the records of its no_log jobs, which
+	// keep their results sealed under it (see status.UseSealKey); default
+	// a fresh one. A run resumed by another dispatcher needs the key of
+	// its first one to read the results of the jobs started before.
+	SealKey []byte
 	// Logger receives the dispatcher's logs.
 	Logger *slog.Logger
 }
@@ -101,6 +106,12 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SealKey == nil {
+		c.SealKey = status.NewSealKey()
+	}
+	if len(c.SealKey) != status.SealKeySize {
+		return fmt.Errorf("dispatcher: seal key of %d bytes, want %d", len(c.SealKey), status.SealKeySize)
 	}
 	return nil
 }
@@ -136,6 +147,20 @@ func (r *Recap) ExitCode() int {
 	return code
 }
 
+// sealing gives every no_log job it publishes the run's seal key: the
+// executor seals the job's record under it.
+type sealing struct {
+	Publisher
+	key []byte
+}
+
+func (p sealing) Publish(ctx context.Context, j *job.Job) error {
+	if j.NoLog {
+		j.SealKey = p.key
+	}
+	return p.Publisher.Publish(ctx, j)
+}
+
 // Runner runs playbooks.
 type Runner struct {
 	cfg   Config
@@ -163,7 +188,7 @@ func New(cfg Config, pub Publisher, st *status.Store, inv *inventory.Inventory, 
 	if cb == nil {
 		cb = NopCallback{}
 	}
-	r := &Runner{cfg: cfg, pub: pub, st: st, inv: inv, tmpl: jinja.New(), cb: cb, log: cfg.Logger.With("run_id", cfg.RunID),
+	r := &Runner{cfg: cfg, pub: sealing{pub, cfg.SealKey}, st: st, inv: inv, tmpl: jinja.New(), cb: cb, log: cfg.Logger.With("run_id", cfg.RunID),
 		hosts: map[string]*hostState{}, forks: make(chan struct{}, cfg.Forks)}
 	r.groups = inv.Groups()
 	if cfg.Limit != "" {
@@ -192,7 +217,11 @@ var ErrInterrupted = errors.New("run interrupted")
 // run could not go on (interrupted, or the queue failed); the recap then
 // holds what was done.
 func (r *Runner) Run(ctx context.Context, books []*playbook.Playbook) (*Recap, error) {
-	var err error
+	release, err := r.st.UseSealKey(r.cfg.RunID, r.cfg.SealKey)
+	if err != nil {
+		return r.recap(), err
+	}
+	defer release()
 	for bi, pb := range books {
 		r.cb.PlaybookStart(pb)
 		for pi, play := range pb.Plays {

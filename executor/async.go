@@ -127,7 +127,9 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 	e.monitors.Add(1)
 	e.async.Add(1)
 	handedOff = true
+	releaseKey := e.useSealKey(j, log) // the monitor writes the job's end
 	go func() {
+		defer releaseKey()
 		defer e.monitors.Done()
 		defer e.async.Add(-1)
 		defer unfollow()

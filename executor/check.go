@@ -17,7 +17,9 @@ import (
 // any process may do for a job whose executor is gone, so that no record
 // says "running" for a job that has ended. It returns the record as it now
 // stands; records that are terminal, not async, or not yet launched are
-// returned unchanged.
+// returned unchanged, and so is a no_log job that has ended, whose sealed
+// arguments this process cannot read (with an error wrapping
+// status.ErrSealed).
 func Check(ctx context.Context, st *status.Store, agents *agent.Pool, jid string) (*job.Record, error) {
 	e, err := st.Get(ctx, jid)
 	if err != nil {
@@ -53,6 +55,13 @@ func Check(ctx context.Context, st *status.Store, agents *agent.Pool, jid string
 	var result map[string]any
 	switch {
 	case out.Finished:
+		if rec.Sealed != nil {
+			// A no_log job's arguments, which shape its result, are sealed
+			// for its run: the result is left to the executor that takes
+			// the job's message again (it holds the key), rather than
+			// recorded wrong or in clear.
+			return rec, fmt.Errorf("job %s on %s has ended: %w; an executor records its result when it takes the job again", jid, rec.Host, status.ErrSealed)
+		}
 		form, failed, err := module.AsyncOf(&job.Job{ID: jid, Module: rec.Module, Args: rec.Args})
 		switch {
 		case err != nil:

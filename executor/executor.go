@@ -280,6 +280,7 @@ func (e *Executor) handle(d *queue.Delivery) {
 
 	stopBeat := e.heartbeat(d)
 	defer stopBeat()
+	defer e.useSealKey(j, log)()
 
 	if d.NumDelivered > 1 {
 		e.cfg.Metrics.Redelivered()
@@ -352,6 +353,20 @@ func (e *Executor) handle(d *queue.Delivery) {
 	}
 	// the record as claimed, unless it changed since (then read it again)
 	e.settle(ctx, d, rec, entry.Revision, log)
+}
+
+// useSealKey lets the store seal the record of a no_log job under its
+// run's key (and open it) until the returned release is called.
+func (e *Executor) useSealKey(j *job.Job, log *slog.Logger) (release func()) {
+	if !j.NoLog || j.SealKey == nil {
+		return func() {}
+	}
+	release, err := e.st.UseSealKey(j.RunID, j.SealKey)
+	if err != nil {
+		log.Warn("the job's seal key is unusable: its result is recorded censored, unreadable to its run", "err", err)
+		return func() {}
+	}
+	return release
 }
 
 // lost records a job whose message exhausted its deliveries.

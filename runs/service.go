@@ -362,6 +362,7 @@ func (s *Service) execute(ctx context.Context, spec *Spec, attempt int, lw *queu
 		})
 	}()
 	cfg := spec.Options.Config(spec.RunID)
+	cfg.SealKey = spec.SealKey // none (an older submitter): a fresh one, for this attempt only
 	cfg.Logger = log
 	cfg.SourceRoot = root
 	runner, err := dispatcher.New(cfg, countingPublisher{s.q, s.cfg.Metrics}, s.st, inv, out)

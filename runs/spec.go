@@ -21,6 +21,11 @@ type Spec struct {
 	Options   Options   `json:"options"`
 	Submitter string    `json:"submitter,omitempty"`
 	Submitted time.Time `json:"submitted"`
+	// SealKey is the run's key for the results of its no_log jobs (see
+	// dispatcher.Config.SealKey), made by the submitter: a dispatcher that
+	// resumes the run reads what the jobs of the first one recorded. It
+	// lives only in the run's message, deleted when the run ends.
+	SealKey []byte `json:"seal_key,omitempty"`
 }
 
 // Options are the run's ansible-playbook options (see dispatcher.Config).

@@ -68,14 +68,19 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	return 0
 }
 
-// viewRecord is a record as shown to people: no_log results censored.
+// viewRecord is a record as shown to people: no_log results censored
+// (they are in the bucket already, their values sealed; the sealed blob is
+// left out too).
 func viewRecord(r *job.Record) *job.Record {
 	if !r.NoLog {
 		return r
 	}
 	c := *r
-	c.Stdout, c.Stderr = "", ""
+	c.Stdout, c.Stderr, c.Args, c.Sealed = "", "", nil, nil
 	c.Result = map[string]any{"censored": display.Censored}
+	if c.Msg != "" {
+		c.Msg = display.Censored
+	}
 	return &c
 }
 

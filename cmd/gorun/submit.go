@@ -13,6 +13,7 @@ import (
 	"github.com/gorun/gorun/module"
 	"github.com/gorun/gorun/playbook"
 	"github.com/gorun/gorun/runs"
+	"github.com/gorun/gorun/status"
 )
 
 var submitOpts = append(append([]*opt{}, commonOpts...), natsOpts...)
@@ -40,7 +41,8 @@ func cmdSubmit(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "[WARNING]: "+w)
 	}
 	b := runs.NewBundle()
-	spec := &runs.Spec{RunID: s.runID, Options: runs.OptionsOf(s.dcfg), Submitted: time.Now().UTC(), Submitter: submitter()}
+	spec := &runs.Spec{RunID: s.runID, Options: runs.OptionsOf(s.dcfg), Submitted: time.Now().UTC(), Submitter: submitter(),
+		SealKey: status.NewSealKey()}
 	for _, a := range p.args {
 		abs, err := filepath.Abs(a)
 		if err != nil {
