@@ -339,13 +339,13 @@ func (e *Env) Cond(expr string, vars map[string]any) (bool, error) {
 	if IsTemplate(expr) {
 		v, err := e.Value(expr, vars)
 		if err != nil {
-			return false, condError(original, err)
+			return false, e.condError(original, err)
 		}
 		s, ok := v.(string)
 		if !ok || s == "" {
 			b, err := truthy(v)
 			if err != nil {
-				return false, condError(original, err)
+				return false, e.condError(original, err)
 			}
 			return b, nil
 		}
@@ -361,7 +361,7 @@ func (e *Env) Cond(expr string, vars map[string]any) (bool, error) {
 	if b, ok := definedTestFallback(expr, err); ok {
 		return b, nil
 	}
-	return false, condError(original, err)
+	return false, e.condError(original, err)
 }
 
 // conditionalError is returned by Cond; it keeps the cause's error identity.
@@ -376,7 +376,26 @@ func (c *conditionalError) Error() string {
 
 func (c *conditionalError) Unwrap() error { return c.err }
 
-func condError(expr string, err error) error {
+// condError words a conditional's error as Ansible 2.14 does: an undefined
+// variable (or a filter's error) as "error while evaluating conditional",
+// a syntax or type error as the error of the template Ansible evaluates
+// for the conditional ({% if expr %} True {% else %} False {% endif %}),
+// which its message shows.
+func (e *Env) condError(expr string, err error) error {
+	var te *TemplateError
+	var re *runtimeError
+	switch {
+	case IsTemplate(expr):
+		// templated first: the error may be the template's own
+	case errors.Is(err, ErrSyntax):
+		// the same mistake in the template Ansible parses, with the words
+		// and token names of a {% %} statement
+		if _, cerr := e.compile(condTemplate(expr)); cerr != nil {
+			return cerr
+		}
+	case errors.As(err, &te) && errors.As(te.Err, &re) && re.kind == kindType:
+		return &TemplateError{Source: condTemplate(expr), Err: te.Err}
+	}
 	if errors.Is(err, ErrSyntax) {
 		return err
 	}
@@ -466,7 +485,7 @@ func (e *Env) parse(src string) (c *compiled) {
 	}
 	tpl, err := exec.NewTemplate("template", e.cfg, &stringLoader{text: text}, e.genv)
 	if err != nil {
-		c.err = &syntaxError{msg: parseErrorMessage(err), src: src}
+		c.err = &syntaxError{msg: parseErrorMessage(err, text), src: src}
 		return c
 	}
 	root := tpl.Root()
@@ -515,11 +534,13 @@ func nestingDepth(s string) int {
 	return deepest
 }
 
-// parseErrorMessage strips gonja's "failed to parse template '<source>':" prefix.
-func parseErrorMessage(err error) string {
+// parseErrorMessage words a parse error as Jinja2 does where it can (see
+// jinjaSyntaxMessage), else strips gonja's "failed to parse template
+// '<source>':" prefix. text is the source gonja parsed.
+func parseErrorMessage(err error, text string) string {
 	var se *parser.SyntaxError
 	if errors.As(err, &se) {
-		return se.Error()
+		return jinjaSyntaxMessage(se, text, strings.Contains(err.Error(), "Unable to parse controlStructure"))
 	}
 	msg := err.Error()
 	if i := strings.LastIndex(msg, "': "); i >= 0 && strings.HasPrefix(msg, "failed to parse template") {

@@ -192,7 +192,7 @@ func (rw *rewriter) expr(n nodes.Node) nodes.Expression {
 		x.Expression = rw.expr(x.Expression)
 		for _, f := range x.Filters {
 			if !rw.env.hasFilter(f.Name) {
-				rw.fail("no filter named %s", quotePy(f.Name))
+				rw.fail("Could not load \"%s\": %s", f.Name, quotePy(f.Name)) // Ansible's plugin loader's words
 			}
 			for i := range f.Args {
 				f.Args[i] = rw.expr(f.Args[i])
@@ -205,7 +205,7 @@ func (rw *rewriter) expr(n nodes.Node) nodes.Expression {
 	case *nodes.TestExpression:
 		name := x.Test.Name
 		if !rw.env.hasTest(name) {
-			rw.fail("no test named %s", quotePy(name))
+			rw.fail("Could not load \"%s\": %s", name, quotePy(name))
 		}
 		raw := x.Test.Args
 		// gonja parses `x is test(a, b)` as one tuple argument; Jinja2 treats the
