@@ -43,6 +43,10 @@ func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars m
 	}
 	args, err := pr.renderArgs(t, vars)
 	if err != nil {
+		if !errors.Is(err, jinja.ErrUndefined) && jinja.Cause(err) != "" {
+			// a syntax or type error: Ansible's templating error as it is
+			return map[string]any{"failed": true, "msg": templateErr(err)}, true
+		}
 		return map[string]any{"failed": true, "msg": fmt.Sprintf(
 			"The task includes an option with an undefined variable. The error was: %s\n\n%s", templateErr(err), errorContext(t.Pos))}, true
 	}
@@ -128,19 +132,20 @@ func (pr *playRun) checkMode(st *scoped, vars map[string]any) bool {
 
 func (pr *playRun) asyncParams(t *playbook.Task, vars map[string]any) (asyncVal, poll int, err error) {
 	if t.Async != nil {
-		n, err := pr.intKeyword(t.Async, vars)
+		n, err := pr.intField(t, "async_val", t.Async, vars)
 		if err != nil {
-			return 0, 0, fmt.Errorf("the field 'async_val' has an invalid value (%v), and could not be converted to an int.The error was: %v", jinja.PyStr(t.Async), err)
+			return 0, 0, err
 		}
 		asyncVal = n
 	}
 	poll = pr.r.cfg.PollInterval
 	if t.Poll != nil {
-		n, err := pr.intKeyword(t.Poll, vars)
+		n, err := pr.intField(t, "poll", t.Poll, vars)
 		if err != nil {
-			return 0, 0, fmt.Errorf("the field 'poll' has an invalid value (%v), and could not be converted to an int.The error was: %v", jinja.PyStr(t.Poll), err)
+			return 0, 0, err
 		}
-		poll = n
+		// Ansible polls only when poll > 0: a negative poll is fire-and-forget
+		poll = max(n, 0)
 	}
 	return asyncVal, poll, nil
 }
@@ -564,28 +569,7 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 // errorContext renders Ansible's "The error appears to be in ..." text for a
 // position in a playbook.
 func errorContext(pos playbook.Pos) string {
-	if pos.File == "" || pos.Line == 0 {
-		return ""
-	}
-	data, err := os.ReadFile(pos.File)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(string(data), "\n")
-	var b strings.Builder
-	fmt.Fprintf(&b, "The error appears to be in '%s': line %d, column %d, but may\nbe elsewhere in the file depending on the exact syntax problem.\n\nThe offending line appears to be:\n\n", pos.File, pos.Line, pos.Col)
-	if pos.Line-2 >= 0 && pos.Line-2 < len(lines) && pos.Line >= 2 {
-		b.WriteString(lines[pos.Line-2] + "\n")
-	}
-	if pos.Line-1 < len(lines) {
-		b.WriteString(lines[pos.Line-1] + "\n")
-	}
-	col := pos.Col
-	if col < 1 {
-		col = 1
-	}
-	b.WriteString(strings.Repeat(" ", col-1) + "^ here\n")
-	return b.String()
+	return playbook.ErrorContext(pos)
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

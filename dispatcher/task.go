@@ -286,19 +286,20 @@ func (pr *playRun) cond(c any, vars map[string]any) (bool, error) {
 	case string:
 		ok, err := pr.r.tmpl.Cond(x, vars)
 		if err != nil {
-			return false, fmt.Errorf("The conditional check '%s' failed. The error was: error while evaluating conditional (%s): %s",
-				x, x, templateErr(err))
+			return false, fmt.Errorf("The conditional check '%s' failed. The error was: %s", x, templateErr(err))
 		}
 		return ok, nil
 	}
 	return truthy(c), nil
 }
 
-// templateErr words a template error as Ansible does.
+// templateErr words a template error as Ansible does: its message, then
+// the message of the Jinja2 exception behind it (undefined variable, syntax
+// or type error), as AnsibleError appends its orig_exc.
 func templateErr(err error) string {
 	msg := err.Error()
-	if errors.Is(err, jinja.ErrUndefined) {
-		return msg + ". " + msg
+	if cause := jinja.Cause(err); cause != "" {
+		return msg + ". " + cause
 	}
 	return msg
 }
@@ -393,24 +394,22 @@ func (pr *playRun) attempts(ctx context.Context, st *scoped, h *hostState, vars 
 	t := st.task
 	retries := 1
 	delay := 5
-	if len(t.Until) > 0 {
-		retries = 4 // the retries keyword defaults to 3 in ansible-core 2.14: 3 retries after the first run
-		if t.Retries != nil {
-			n, err := pr.intKeyword(t.Retries, vars)
-			if err != nil {
-				return map[string]any{"failed": true, "msg": fmt.Sprintf("the field 'retries' has an invalid value (%v), and could not be converted to an int.The error was: %v", t.Retries, err)}
-			}
-			if n <= 0 {
-				retries = 1
-			} else {
-				retries = n + 1
-			}
+	// Ansible validates retries and delay whether or not there is an until
+	if t.Retries != nil {
+		n, err := pr.intField(t, "retries", t.Retries, vars)
+		if err != nil {
+			return map[string]any{"failed": true, "msg": err.Error()}
 		}
+		if len(t.Until) > 0 {
+			retries = max(n, 0) + 1
+		}
+	} else if len(t.Until) > 0 {
+		retries = 4 // the retries keyword defaults to 3 in ansible-core 2.14: 3 retries after the first run
 	}
 	if t.Delay != nil {
-		n, err := pr.intKeyword(t.Delay, vars)
+		n, err := pr.intField(t, "delay", t.Delay, vars)
 		if err != nil {
-			return map[string]any{"failed": true, "msg": fmt.Sprintf("the field 'delay' has an invalid value (%v), and could not be converted to an int.The error was: %v", t.Delay, err)}
+			return map[string]any{"failed": true, "msg": err.Error()}
 		}
 		delay = n
 	}
@@ -515,6 +514,34 @@ func (pr *playRun) intKeyword(v any, vars map[string]any) (int, error) {
 		v = rv
 	}
 	return toInt(v)
+}
+
+// intField is an integer task keyword (async, poll, retries, delay)
+// templated and converted as Ansible's post_validate does, failing with its
+// words: field is the attribute's name in Ansible (async is async_val).
+func (pr *playRun) intField(t *playbook.Task, field string, raw any, vars map[string]any) (int, error) {
+	withContext := func(msg string) error {
+		if ctx := errorContext(t.Pos); ctx != "" {
+			msg += "\n\n" + ctx
+		}
+		return errors.New(msg)
+	}
+	v := raw
+	if s, ok := raw.(string); ok {
+		rv, err := pr.r.tmpl.Value(s, vars)
+		switch {
+		case errors.Is(err, jinja.ErrUndefined):
+			return 0, withContext(fmt.Sprintf("The field '%s' has an invalid value, which includes an undefined variable. The error was: %s", field, templateErr(err)))
+		case err != nil:
+			return 0, errors.New(templateErr(err))
+		}
+		v = rv
+	}
+	n, err := toInt(v)
+	if err != nil {
+		return 0, withContext(fmt.Sprintf("the field '%s' has an invalid value (%s), and could not be converted to an int.The error was: %v", field, jinja.PyStr(v), err))
+	}
+	return n, nil
 }
 
 // registered returns the value a register keyword stores: the result

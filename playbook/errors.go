@@ -3,6 +3,7 @@ package playbook
 import (
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"unicode"
@@ -308,4 +309,20 @@ func extendedError(file string, src []byte, line, col int) (string, string) {
 		}
 	}
 	return msg, excerpt
+}
+
+// ErrorContext returns the location details Ansible appends to an error
+// about the object at pos, as it does for errors found while running a
+// task: "The error appears to be in ...", the offending lines and Ansible's
+// hints (unquoted templates, tabs, ...). It is "" when pos has no file.
+func ErrorContext(pos Pos) string {
+	if pos.File == "" || pos.Line == 0 {
+		return ""
+	}
+	src, err := os.ReadFile(pos.File)
+	if err != nil {
+		src = nil
+	}
+	msg, _ := extendedError(pos.File, src, pos.Line, pos.Col)
+	return msg
 }
