@@ -31,15 +31,21 @@ var (
 )
 
 // ParseError is an error in an inventory or vars file. Line is 0 when the
-// error cannot be tied to one line.
+// error cannot be tied to one line; Col is 0 unless the error is a YAML
+// syntax error, which has a column.
 type ParseError struct {
 	File string
 	Line int
+	Col  int
 	Msg  string
 }
 
-// Error formats the error as "file:line: message", as Ansible does.
+// Error formats the error as "file:line: message", as Ansible does, or
+// "file:line:col: message" when the column is known.
 func (e *ParseError) Error() string {
+	if e.Line > 0 && e.Col > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gorun/gorun/playbook"
 )
 
 // maxAliasExpansion bounds the number of values produced by expanding YAML
@@ -136,19 +138,25 @@ func loadYAML(file string, data []byte, warn func(string)) (any, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, parseErrorf(file, extra.Line, "expected a single document in the stream")
 	} else if !errors.Is(err, io.EOF) {
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, data, err)
 	}
 	c := &yamlConverter{file: file, active: map[*yaml.Node]bool{}, warn: warn}
 	return c.convert(&doc)
 }
 
-func yamlError(file string, err error) error {
+// yamlError is a YAML syntax error in file. yaml.v3 places it at the line
+// of the construct it was reading; libyaml (read as Ansible reads the file)
+// gives the problem's own line and column, so that is where it is placed.
+func yamlError(file string, data []byte, err error) error {
+	if problem, line, col, ok := playbook.YAMLSyntaxError(data); ok && line > 0 {
+		return &ParseError{File: file, Line: line, Col: col, Msg: problem}
+	}
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])

@@ -2,6 +2,7 @@ package playbook
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -885,4 +886,18 @@ func vaultDecryptError(n *node) error {
 		return &ParseError{Msg: "Attempting to decrypt but no vault secrets found", Code: ExitGenericError}
 	}
 	return &ParseError{Msg: "input is not vault encrypted data. ", Code: ExitGenericError}
+}
+
+// YAMLSyntaxError reads data as one YAML document the way libyaml (the
+// parser under Ansible's loader) does and reports where it is not well
+// formed: the problem and its 1-based line and column (0 when libyaml gives
+// no position). ok is false when the document is well formed. The inventory
+// package uses it to place YAML errors where Ansible places them.
+func YAMLSyntaxError(data []byte) (problem string, line, col int, ok bool) {
+	_, err := composeSingle(data)
+	var ye *yamlError
+	if !errors.As(err, &ye) {
+		return "", 0, 0, false
+	}
+	return ye.problem, ye.line, ye.col, true
 }
