@@ -99,12 +99,28 @@ func toAnyList(s []string) []any {
 	return out
 }
 
-// text turns command output into valid UTF-8 text.
+// text turns command output into valid UTF-8 text: each byte that is not
+// part of valid UTF-8 becomes one U+FFFD. Ansible keeps such a byte as one
+// lone surrogate (surrogateescape), which prints as "?" and counts as one
+// character; a Go string cannot hold that, so the replacement character
+// stands in for it, one for one, keeping lengths and offsets as Ansible's.
 func text(b []byte) string {
 	if utf8.Valid(b) {
 		return string(b)
 	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
+	var sb strings.Builder
+	sb.Grow(len(b) + 8)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n <= 1 {
+			sb.WriteRune(utf8.RuneError)
+			b = b[1:]
+			continue
+		}
+		sb.Write(b[:n])
+		b = b[n:]
+	}
+	return sb.String()
 }
 
 // withLines adds stdout_lines/stderr_lines for the stdout/stderr present.
