@@ -47,7 +47,8 @@ type Config struct {
 	// Memory keeps the bucket in memory instead of files (tests only).
 	Memory bool
 	// MaxOutput caps stdout and stderr stored in a record, each (default
-	// 256 KiB); larger output is cut with a marker.
+	// 256 KiB), measured as stored (JSON-encoded), so that no output makes
+	// a record too large to write; larger output is cut with a marker.
 	MaxOutput int
 	// Assets says whether to create, update or only bind to the bucket
 	// (default queue.Ensure).
@@ -147,15 +148,11 @@ const TruncationMarker = "\n[... output truncated by gorun ...]"
 
 func capOutput(r *job.Record, limit int) {
 	cut := func(s string) string {
-		if len(s) <= limit {
+		n, over := encodedPrefix(s, limit)
+		if !over {
 			return s
 		}
 		r.Truncated = true
-		// keep valid UTF-8: back off to a rune start
-		n := limit
-		for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-			n--
-		}
 		return s[:n] + TruncationMarker
 	}
 	r.Stdout, r.Stderr = cut(r.Stdout), cut(r.Stderr)
