@@ -362,6 +362,12 @@ func (pr *playRun) asyncStatus(ctx context.Context, st *scoped, args map[string]
 	file := joinDir(pr.expandHome(dir, vars, st), jid)
 	if found {
 		rec = e.Record
+		if rec.NoLog {
+			// Shown censored, as the job's own result was (Ansible shows
+			// it in clear); registered as it is. A record of another run
+			// is read censored: its values are sealed under that run's key.
+			base["_ansible_no_log"] = true
+		}
 		if rec.Async == 0 || !rec.Erased.IsZero() {
 			found = false // a synchronous job, or one erased by cleanup
 		} else if rec.Remote != nil && rec.Remote.ResultsFile != "" {
@@ -492,6 +498,10 @@ func currentUser() string {
 func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *Event) (map[string]any, bool) {
 	resultsFile := joinDir(j.AsyncDir, j.ID)
 	launched := func(rec *job.Record) bool { return rec.State.Terminal() || rec.Remote != nil }
+	shownJID := j.ID // in ASYNC OK/FAILED: None for a no_log job, as Ansible's censored result has no job id
+	if j.NoLog {
+		shownJID = "None"
+	}
 	if j.Poll == 0 {
 		rec, err := pr.r.runJob(ctx, j, launched)
 		if err != nil {
@@ -511,7 +521,7 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 	}
 	defer sub.Close()
 	timeout := func() (map[string]any, bool) {
-		pr.r.cb.AsyncDone(h.name, j.ID, false)
+		pr.r.cb.AsyncDone(h.name, shownJID, false)
 		return map[string]any{"failed": true, "changed": false,
 			"msg": fmt.Sprintf("async task did not complete within the requested time - %ds", j.Async),
 			"async_result": map[string]any{"ansible_job_id": j.ID, "finished": 0, "started": 1,
@@ -552,7 +562,7 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 			}
 			res := recordResult(rec)
 			res["ansible_job_id"], res["started"], res["finished"], res["results_file"] = j.ID, 1, 1, resultsFile
-			pr.r.cb.AsyncDone(h.name, j.ID, !truthy(res["failed"]))
+			pr.r.cb.AsyncDone(h.name, shownJID, !truthy(res["failed"]))
 			return res, false
 		case <-tick:
 			if last != nil && !last.State.Terminal() {
