@@ -38,6 +38,12 @@ type Config struct {
 	// connection to a target. Keep it at or below the servers' MaxSessions
 	// (OpenSSH's default is 10). 0 means DefaultMaxSessions (8).
 	MaxSessions int
+	// MaxOutput, if positive, is how many bytes of a command's stdout, and
+	// of its stderr, Exec keeps in its Result: the rest is read and
+	// dropped, and Result.Truncated says so. Executors set it (above what a
+	// job record keeps), so that a command printing gigabytes costs them no
+	// more memory than this. 0 keeps everything.
+	MaxOutput int
 	// Logger receives the pool's debug logs (dials, re-dials, skipped keys,
 	// dropped connections). nil discards them.
 	Logger *slog.Logger
@@ -79,6 +85,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxSessions < 0 {
 		return fmt.Errorf("connection: Config.MaxSessions is %d: use a positive number at or below the servers' sshd MaxSessions (OpenSSH's default is 10), or 0 for the default (%d)", c.MaxSessions, DefaultMaxSessions)
+	}
+	if c.MaxOutput < 0 {
+		return fmt.Errorf("connection: Config.MaxOutput is %d: use a positive number of bytes, or 0 to keep all output", c.MaxOutput)
 	}
 	if c.KeepAlive > 0 && c.KeepAlive < 100*time.Millisecond {
 		return fmt.Errorf("connection: Config.KeepAlive is %v: use at least 100ms, 0 for the default (%v), or a negative value to turn keepalives off", c.KeepAlive, DefaultKeepAlive)

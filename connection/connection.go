@@ -4,6 +4,7 @@
 package connection
 
 import (
+	"bytes"
 	"context"
 	"errors"
 )
@@ -44,6 +45,27 @@ type Result struct {
 	// RC is the exit status; a command killed by signal N has RC -N, as
 	// Python's subprocess reports it.
 	RC int
+	// Truncated is set when Stdout or Stderr holds only the first
+	// Config.MaxOutput bytes of what the command printed.
+	Truncated bool
+}
+
+// capped keeps the first max bytes written to it (all of them if max is
+// 0) and drops the rest, so that a command's output costs at most max
+// bytes of memory.
+type capped struct {
+	buf     bytes.Buffer
+	max     int
+	dropped bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := c.max - c.buf.Len(); c.max > 0 && len(p) > room {
+		p, c.dropped = p[:max(room, 0)], true
+	}
+	c.buf.Write(p)
+	return n, nil
 }
 
 // Sentinel errors, checked with errors.Is.

@@ -213,9 +213,9 @@ func (f *pidFilter) flush() {
 // run runs cmd in sess and waits for its end.
 func (c *sshConn) run(ctx context.Context, lc *liveClient, sess *ssh.Session, cmd string, stdin []byte, portable bool) (*Result, error) {
 	defer sess.Close()
-	var stdout, stderr bytes.Buffer
-	filter := &pidFilter{w: &stderr, pid: make(chan int, 1)}
-	sess.Stdout, sess.Stderr = &stdout, filter
+	stdout, stderr := &capped{max: c.p.cfg.MaxOutput}, &capped{max: c.p.cfg.MaxOutput}
+	filter := &pidFilter{w: stderr, pid: make(chan int, 1)}
+	sess.Stdout, sess.Stderr = stdout, filter
 	if stdin != nil {
 		sess.Stdin = bytes.NewReader(stdin)
 	}
@@ -236,7 +236,7 @@ func (c *sshConn) run(ctx context.Context, lc *liveClient, sess *ssh.Session, cm
 		return nil, fmt.Errorf("command on %s: %w", c.ep.hostPort(), ctx.Err())
 	}
 	filter.flush()
-	res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	res := &Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(), Truncated: stdout.dropped || stderr.dropped}
 	if err == nil {
 		return res, nil
 	}

@@ -14,8 +14,9 @@ import (
 // localConn runs commands on the local machine with /bin/sh -c, each in a
 // process group of its own.
 type localConn struct {
-	log    *slog.Logger
-	closed func() bool // reports whether the pool is closed; may be nil
+	log       *slog.Logger
+	closed    func() bool // reports whether the pool is closed; may be nil
+	maxOutput int         // Config.MaxOutput
 }
 
 // Exec runs cmd with /bin/sh -c. See Conn. When ctx ends, the command's
@@ -26,8 +27,8 @@ func (l *localConn) Exec(ctx context.Context, cmd string, stdin []byte) (*Result
 	}
 	c := exec.Command("/bin/sh", "-c", cmd)
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
+	stdout, stderr := &capped{max: l.maxOutput}, &capped{max: l.maxOutput}
+	c.Stdout, c.Stderr = stdout, stderr
 	if stdin != nil {
 		c.Stdin = bytes.NewReader(stdin)
 	}
@@ -60,7 +61,7 @@ func (l *localConn) Exec(ctx context.Context, cmd string, stdin []byte) (*Result
 		t.Stop()
 		return nil, fmt.Errorf("local command: %w", ctx.Err())
 	}
-	res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	res := &Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(), Truncated: stdout.dropped || stderr.dropped}
 	if err == nil {
 		return res, nil
 	}

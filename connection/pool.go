@@ -97,7 +97,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		conns: map[string]*sshConn{},
 		kh:    map[string]*hostKeyDB{},
 	}
-	p.local = &localConn{log: p.log, closed: p.isClosed}
+	p.local = &localConn{log: p.log, closed: p.isClosed, maxOutput: cfg.MaxOutput}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if home, err := os.UserHomeDir(); err == nil {
 		p.home = home

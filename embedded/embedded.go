@@ -164,7 +164,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Locks, err = status.OpenLocks(ctx, n.Conn.JetStream(), status.LocksConfig{}); err != nil {
 		return nil, err
 	}
-	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger, Observer: observer(cfg.Metrics)}); err != nil {
+	// output kept up to four times what a record keeps (see cmd/executor)
+	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger, Observer: observer(cfg.Metrics),
+		MaxOutput: 4 * n.Store.Config().MaxOutput}); err != nil {
 		return nil, err
 	}
 	if cfg.Forks > 0 {

@@ -75,7 +75,10 @@ func run() int {
 	}
 	reg := metrics.NewRegistry(version)
 	em := metrics.NewExecutor(reg, metrics.ExecutorOptions{HostLabel: cfg.Executor.MetricsHostLabel})
-	pool, err := connection.NewPool(connection.Config{Logger: log, Observer: em})
+	// a command's output is kept up to four times what its record keeps:
+	// records are cut as before, and a command printing gigabytes costs
+	// the executor no more than that per fork
+	pool, err := connection.NewPool(connection.Config{Logger: log, Observer: em, MaxOutput: 4 * st.Config().MaxOutput})
 	if err != nil {
 		log.Error("connection pool", "err", err)
 		return 1
