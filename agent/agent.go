@@ -83,7 +83,8 @@ type Output struct {
 	Finished bool
 	RC       int
 	// Start and End are the target's timestamps ("2006-01-02 15:04:05.000000").
-	Start, End     string
+	Start, End string
+	// Stdout and Stderr are the job's output, each up to its first MiB.
 	Stdout, Stderr []byte
 	// TimedOut is true when the job was killed for its time limit.
 	TimedOut bool
@@ -598,6 +599,12 @@ func (a *Agent) collectBatch(ctx context.Context) error {
 	return err
 }
 
+// maxFrame is how much of a job's stdout, and of its stderr, Collect
+// reads (the agent's _gf sends no more): four times what a job record
+// keeps, so that records are cut as before while a job that printed
+// gigabytes costs the executor no more memory than this.
+const maxFrame = 1 << 20
+
 // readOutput reads the six frames of one job directory (see gr).
 func (a *Agent) readOutput(first string) (Output, error) {
 	var o Output
@@ -619,9 +626,14 @@ func (a *Agent) readOutput(first string) (Output, error) {
 		if n < 0 {
 			continue
 		}
-		buf := make([]byte, n)
+		buf := make([]byte, min(n, maxFrame))
 		if _, err := io.ReadFull(a.out, buf); err != nil {
 			return o, fmt.Errorf("%w: %v", ErrLost, err)
+		}
+		if n > maxFrame { // an agent that does not cut its frames
+			if _, err := io.CopyN(io.Discard, a.out, int64(n-maxFrame)); err != nil {
+				return o, fmt.Errorf("%w: %v", ErrLost, err)
+			}
 		}
 		frames[i], present[i] = buf, true
 	}

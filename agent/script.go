@@ -58,9 +58,10 @@ gs() {
   _b=$(_gdir "$2"); _j="$_b/$1"
   if [ -s "$_j/pid" ]; then echo "OK $(cat "$_j/pid") $_j"; elif [ -d "$_j" ]; then echo "OK 0 $_j"; else echo "OK -1 $_j"; fi
 }
-# _gf frames a file as it is; _gs a one-line file (rc, times, marker)
-# with shell builtins only, its newline dropped: no process per file.
-_gf() { if [ -s "$1" ]; then _n=$(wc -c < "$1"); echo "F $((_n))"; cat "$1"; elif [ -f "$1" ]; then echo "F 0"; else echo "F -1"; fi; }
+# _gf frames a file as it is, up to its first MiB (maxFrame in agent.go);
+# _gs a one-line file (rc, times, marker) with shell builtins only, its
+# newline dropped: no process per file.
+_gf() { if [ -s "$1" ]; then _n=$(wc -c < "$1"); if [ "$_n" -gt 1048576 ]; then echo "F 1048576"; head -c 1048576 "$1"; else echo "F $((_n))"; cat "$1"; fi; elif [ -f "$1" ]; then echo "F 0"; else echo "F -1"; fi; }
 _gs() { if [ -f "$1" ]; then _v=; IFS= read -r _v < "$1"; echo "F ${#_v}"; printf '%s' "$_v"; else echo "F -1"; fi; }
 # gR frames each directory; those after "--" are then removed, with one rm,
 # and OK said once they are gone
