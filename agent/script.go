@@ -8,7 +8,7 @@ package agent
 // "X <jid>" (gone without an exit status).
 const prelude = `
 umask 077
-command -v setsid >/dev/null 2>&1 || _GNS=1
+_GNS=; for _t in setsid mkdir mv rm cat wc sleep; do command -v $_t >/dev/null 2>&1 || _GNS="${_GNS:+$_GNS, }$_t"; done
 _gq() { printf '%s' "$1" | tr '\n' ' '; }
 _gdir() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}";; *) printf '%s' "$1";; esac; }
 _GR='j=$1 jid=$2 lim=$3 grace=$4
@@ -30,7 +30,7 @@ date "+%Y-%m-%d %H:%M:%S.%N" > "$j/end" 2>/dev/null
 echo $rc > "$j/rc.tmp" && mv -f "$j/rc.tmp" "$j/rc"
 echo "D $jid $rc" >&3'
 gl() {
-  if [ -n "$_GNS" ]; then echo "ERR setsid not found on the target: gorun's async wrapper needs it (util-linux or busybox)"; return; fi
+  if [ -n "$_GNS" ]; then echo "ERR not found on the target (PATH=$PATH): $_GNS; gorun's async wrapper needs them (setsid: util-linux or busybox)"; return; fi
   _b=$(_gdir "$2"); _j="$_b/$1"
   if ! _e=$(mkdir -p "$_j" 2>&1); then echo "ERR could not create directory: $_b - $(_gq "$_e")"; return; fi
   if ! printf '%s' "$5" > "$_j/cmd" 2>/dev/null; then echo "ERR could not write to $_j"; return; fi

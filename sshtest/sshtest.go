@@ -111,6 +111,7 @@ type options struct {
 	unlisted  map[int]bool
 	hashed    bool
 	extraKeys bool
+	env       map[int][]string
 }
 
 // WithWrongHostKey lists a freshly generated key, not the host's real one,
@@ -142,6 +143,14 @@ func WithHashedKnownHosts() Option { return func(o *options) { o.hashed = true }
 // is not listed in known_hosts. A client that does not prefer the algorithms
 // present in known_hosts is then offered the ECDSA key and fails spuriously.
 func WithECDSAHostKey() Option { return func(o *options) { o.extraKeys = true } }
+
+// WithSessionEnv sets environment variables ("NAME=value") in every session
+// sshd starts on the host with index i (sshd's SetEnv, applied after the
+// login environment): PATH=/some/dir, for example, makes a target whose
+// commands lack tools.
+func WithSessionEnv(i int, vars ...string) Option {
+	return func(o *options) { o.env[i] = append(o.env[i], vars...) }
+}
 
 var (
 	blocksMu sync.Mutex
@@ -184,7 +193,7 @@ func Start(t testing.TB, n int, opts ...Option) *Fleet {
 	if n < 1 {
 		t.Fatalf("sshtest: Start needs at least one host, got %d", n)
 	}
-	o := &options{wrongKey: map[int]bool{}, unlisted: map[int]bool{}}
+	o := &options{wrongKey: map[int]bool{}, unlisted: map[int]bool{}, env: map[int][]string{}}
 	for _, opt := range opts {
 		opt(o)
 	}
@@ -240,7 +249,7 @@ func Start(t testing.TB, n int, opts ...Option) *Fleet {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = f.startHost(i, fmt.Sprintf("h%0*d", width, i+1), hostAddr(block, i), usePAM, penalties, o.extraKeys)
+			errs[i] = f.startHost(i, fmt.Sprintf("h%0*d", width, i+1), hostAddr(block, i), usePAM, penalties, o.extraKeys, o.env[i])
 		}()
 	}
 	wg.Wait()
@@ -251,6 +260,16 @@ func Start(t testing.TB, n int, opts ...Option) *Fleet {
 		t.Fatalf("sshtest: %v", err)
 	}
 	return f
+}
+
+// setEnv formats extra SetEnv values (sshd uses only its first SetEnv
+// line, so they join SHLVL=1 on it), quoted.
+func setEnv(vars []string) string {
+	var b strings.Builder
+	for _, v := range vars {
+		b.WriteString(` "` + strings.ReplaceAll(v, `"`, `\"`) + `"`)
+	}
+	return b.String()
 }
 
 // findSSHD returns the absolute path of sshd.
@@ -355,7 +374,7 @@ func freePort(addr string) (int, error) {
 
 // startHost writes host i's keys and configuration and starts its sshd,
 // retrying with another port when the chosen one was taken meanwhile.
-func (f *Fleet) startHost(i int, name, addr string, usePAM, penalties, extraKeys bool) error {
+func (f *Fleet) startHost(i int, name, addr string, usePAM, penalties, extraKeys bool, env []string) error {
 	h := Host{Name: name, Addr: addr, HostKeyFile: filepath.Join(f.Dir, name+"_host_ed25519")}
 	_, pub, err := writeKey(h.HostKeyFile, "sshtest-"+name)
 	if err != nil {
@@ -412,9 +431,9 @@ PrintMotd no
 PrintLastLog no
 X11Forwarding no
 Subsystem sftp internal-sftp
-SetEnv SHLVL=1
+SetEnv SHLVL=1%s
 LogLevel VERBOSE
-`, filepath.Join(f.Dir, name+".pid"), f.authorizedKeys, pam)
+`, filepath.Join(f.Dir, name+".pid"), f.authorizedKeys, pam, setEnv(env))
 		if penalties {
 			cfg.WriteString("PerSourcePenalties no\n")
 		}

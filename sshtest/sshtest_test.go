@@ -310,3 +310,25 @@ func TestAnsibleInventory(t *testing.T) {
 		t.Errorf("second inventory overwrote the first")
 	}
 }
+
+// TestSessionEnv: WithSessionEnv sets variables, PATH included, in the
+// sessions of that host only.
+func TestSessionEnv(t *testing.T) {
+	sshPath, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Skip("no ssh client")
+	}
+	f := Start(t, 2, WithSessionEnv(0, "PATH=/nonexistent", "GORUN_X=a b"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i, want := range []string{"/nonexistent|a b", "|"} {
+		h := f.Hosts[i]
+		args := []string{"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + f.KnownHosts,
+			"-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-i", f.ClientKey,
+			"-p", strconv.Itoa(h.Port), "-l", f.User, h.Addr, `case $PATH in /nonexistent) printf %s "$PATH";; esac; printf '|%s' "$GORUN_X"`}
+		out, err := exec.CommandContext(ctx, sshPath, args...).CombinedOutput()
+		if err != nil || string(out) != want {
+			t.Errorf("%s: %v: %q, want %q", h.Name, err, out, want)
+		}
+	}
+}
