@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # go test's per-package timeout; the whole suite takes a few minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test test-go deps check-deploy bench bench-go bench-compare fuzz fuzz-ci lint fmt clean
+.PHONY: all build test test-go deps check-deploy chaos bench bench-go bench-compare fuzz fuzz-ci lint fmt clean
 
 all: build
 
@@ -32,6 +32,13 @@ test: deps check-deploy
 ## test-go: only the Go tests (dependencies already installed)
 test-go:
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+## chaos: the chaos tests at full size: GORUN_CHAOS_JOBS async jobs (10000) over GORUN_CHAOS_HOSTS sshd hosts (50) through 3 executors on a 3-node NATS cluster, an executor killed (kill -9) and restarted every few seconds; then the soak (GORUN_CHAOS_SOAK=1): the same with a NATS node killed and restarted every 10 s. Each prints its figures (jobs, kills, lost, duplicated, re-attached, wall time); CI runs them at 1000 jobs / 20 hosts and a tenth of that
+GORUN_CHAOS_JOBS  ?= 10000
+GORUN_CHAOS_HOSTS ?= 50
+chaos: deps
+	GORUN_CHAOS_JOBS=$(GORUN_CHAOS_JOBS) GORUN_CHAOS_HOSTS=$(GORUN_CHAOS_HOSTS) GORUN_CHAOS_SOAK=1 \
+		$(GO) test ./e2e -run '^TestChaos' -count=1 -v -timeout 90m
 
 ## bench: the Go benchmarks, then the side-by-side comparison with ansible-playbook (BENCHMARKS.md)
 bench: deps

@@ -238,7 +238,11 @@ func (r *Runner) Run(ctx context.Context, books []*playbook.Playbook) (*Recap, e
 		err = fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
 	}
 	recap := r.recap()
-	r.cb.Recap(recap)
+	if err == nil || errors.Is(err, ErrInterrupted) {
+		// an error that stops the run (a bad host pattern, the queue
+		// failing) ends it without a recap, as an AnsibleError does
+		r.cb.Recap(recap)
+	}
 	return recap, err
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gorun/gorun/inventory"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/playbook"
 )
@@ -76,7 +77,7 @@ func (r *Runner) runPlay(ctx context.Context, book, index int, pb *playbook.Play
 	}
 	names, warns, err := r.inv.Select(pattern)
 	if err != nil {
-		return fmt.Errorf("play %q: host pattern %q: %w", play.Name, pattern, err)
+		return &patternError{err: err}
 	}
 	for _, w := range warns {
 		r.cb.Warning(w)
@@ -374,3 +375,15 @@ func (pr *playRun) flushHandlers(ctx context.Context) {
 		}
 	}
 }
+
+// patternError is a play's host pattern that selects nothing Ansible can
+// use (a subscript past the hosts, a bad regular expression): its message
+// is Ansible's alone ("No hosts matched the subscripted pattern 'all[5]'"),
+// the pattern being in it; it wraps inventory.ErrPattern.
+type patternError struct{ err error }
+
+func (e *patternError) Error() string {
+	return strings.TrimPrefix(e.err.Error(), inventory.ErrPattern.Error()+": ")
+}
+
+func (e *patternError) Unwrap() error { return e.err }

@@ -60,12 +60,19 @@ type proc struct {
 // start starts a service binary; it is killed at the end of the test.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, name, bin(t, name), args...)
+}
+
+// startCmd starts the program at path (a service binary, or a shell that
+// execs one) as service name; it is killed at the end of the test.
+func startCmd(t *testing.T, name, path string, args ...string) *proc {
+	t.Helper()
 	logf := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin(t, name), args...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -566,6 +566,9 @@ func (q *Queue) DeadLetters(ctx context.Context, fn func(ctx context.Context, j 
 	ch := make(chan *nats.Msg, 64)
 	sub, err := q.conn.nc.ChanSubscribe(subject, ch)
 	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, nats.ErrConnectionDraining) || errors.Is(err, nats.ErrConnectionClosed) {
+			return nil // stopping before the subscription was made
+		}
 		return fmt.Errorf("subscribing to dead letters: %w", err)
 	}
 	defer sub.Unsubscribe()
