@@ -29,6 +29,9 @@ func Check(ctx context.Context, st *status.Store, agents *agent.Pool, jid string
 	if rec.State.Terminal() || rec.Async == 0 || rec.Remote == nil || rec.Remote.PID <= 0 {
 		return rec, nil
 	}
+	if rec.Remote.Collected != "" {
+		return checkCollected(ctx, st, agents, e)
+	}
 	a, err := agents.Get(ctx, rec.Target)
 	if err != nil {
 		return rec, fmt.Errorf("reaching %s to check job %s: %w", rec.Host, jid, err)
@@ -112,6 +115,27 @@ func Check(ctx context.Context, st *status.Store, agents *agent.Pool, jid string
 	}
 	if rec.Poll > 0 && state != job.StateTimeout {
 		_ = a.Remove(ctx, h.Dir)
+	}
+	return rec, nil
+}
+
+// checkCollected records the end an executor read from the job's target
+// and kept in its record before it was gone (see Remote.Collected), and
+// removes the job's directory, as the executor would have.
+func checkCollected(ctx context.Context, st *status.Store, agents *agent.Pool, e status.Entry) (*job.Record, error) {
+	rec := e.Record
+	rec.State = rec.Remote.Collected
+	if _, err := st.Update(ctx, rec, e.Revision); err != nil {
+		if errors.Is(err, status.ErrConflict) {
+			// someone else got there first: theirs stands
+			if cur, err := st.Get(ctx, rec.JID); err == nil {
+				return cur.Record, nil
+			}
+		}
+		return rec, err
+	}
+	if a, err := agents.Get(ctx, rec.Target); err == nil {
+		_ = a.Remove(ctx, rec.Remote.Dir)
 	}
 	return rec, nil
 }

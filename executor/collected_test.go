@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorun/gorun/connection"
+	"github.com/gorun/gorun/executor"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/natstest"
 )
@@ -80,5 +82,53 @@ func TestTakeoverRecordsCollectedEnd(t *testing.T) {
 				t.Fatalf("the job directory is still there (%v)", err)
 			}
 		})
+	}
+}
+
+// Check (gorun status of a job whose executor is gone) records the end an
+// executor collected and kept in the record before it died, and removes
+// the job's directory.
+func TestCheckRecordsCollectedEnd(t *testing.T) {
+	env := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "j32.1")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	j := &job.Job{ID: "j32.1", RunID: "r32", Module: "shell", Args: map[string]any{"_raw_params": "echo kept"},
+		Target: job.Target{Host: "localhost", Connection: "local"}, Async: 30, Poll: 1, AsyncDir: filepath.Dir(dir),
+		Created: time.Now().UTC()}
+	rec := job.NewRecord(j)
+	rc := 0
+	rec.State, rec.Executor, rec.Attempt = job.StateRunning, "dead-executor", 1
+	rec.Remote = &job.Remote{Dir: dir, PID: 999999, ResultsFile: dir, Launched: time.Now().UTC(), Collected: job.StateFinished}
+	rec.RC, rec.Stdout, rec.Output, rec.Ended = &rc, "kept", true, time.Now().UTC()
+	rec.Result = map[string]any{"changed": true}
+	if _, err := env.Store.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := connection.NewPool(connection.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	agents := executor.NewAgentPool(pool, nil)
+	t.Cleanup(agents.Close)
+	got, err := executor.Check(ctx, env.Store, agents, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := env.Store.Get(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*job.Record{got, stored.Record} {
+		if r.State != job.StateFinished || r.Stdout != "kept" || r.RC == nil || *r.RC != 0 {
+			t.Fatalf("record %s rc=%v stdout=%q msg=%q, want finished rc=0 stdout=\"kept\"", r.State, r.RC, r.Stdout, r.Msg)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the job directory is still there (%v)", err)
 	}
 }
