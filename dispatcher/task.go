@@ -539,7 +539,8 @@ func (pr *playRun) intField(t *playbook.Task, field string, raw any, vars map[st
 	}
 	n, err := toInt(v)
 	if err != nil {
-		return 0, withContext(fmt.Sprintf("the field '%s' has an invalid value (%s), and could not be converted to an int.The error was: %v", field, jinja.PyStr(v), err))
+		// Ansible shows the value as written (a template as its text)
+		return 0, withContext(fmt.Sprintf("the field '%s' has an invalid value (%s), and could not be converted to an int.The error was: %v", field, jinja.PyStr(raw), err))
 	}
 	return n, nil
 }
