@@ -25,6 +25,7 @@ import (
 	"github.com/gorun/gorun/broker"
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/executor"
+	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/status"
@@ -47,6 +48,11 @@ type Config struct {
 	Queue  queue.Config
 	Store  status.Config
 	Logger *slog.Logger
+	// Prewarm lists targets the in-process executor connects to while the
+	// node starts, ahead of their jobs (see executor.Prewarm), and
+	// PrewarmAgents asks it to start their async agents too.
+	Prewarm       []job.Target
+	PrewarmAgents bool
 }
 
 func (c *Config) validate() error {
@@ -104,6 +110,23 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close(context.Background())
 		}
 	}()
+	// The connection pool first: the targets to prewarm are dialled while
+	// the NATS server starts. Output kept up to four times what a record
+	// keeps (see cmd/executor).
+	maxOutput := cfg.Store.MaxOutput
+	if maxOutput == 0 {
+		maxOutput = status.DefaultMaxOutput
+	}
+	var err error
+	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger, Observer: observer(cfg.Metrics),
+		MaxOutput: 4 * maxOutput}); err != nil {
+		return nil, err
+	}
+	if cfg.Forks > 0 {
+		for _, t := range cfg.Prewarm {
+			go func() { _, _ = n.Pool.Get(ctx, t) }()
+		}
+	}
 	lf, err := os.OpenFile(filepath.Join(cfg.StateDir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock in %s: %w", cfg.StateDir, err)
@@ -164,11 +187,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Locks, err = status.OpenLocks(ctx, n.Conn.JetStream(), status.LocksConfig{}); err != nil {
 		return nil, err
 	}
-	// output kept up to four times what a record keeps (see cmd/executor)
-	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger, Observer: observer(cfg.Metrics),
-		MaxOutput: 4 * n.Store.Config().MaxOutput}); err != nil {
-		return nil, err
-	}
 	if cfg.Forks > 0 {
 		if n.Executor, err = executor.New(executor.Config{Forks: cfg.Forks, Logger: cfg.Logger,
 			Registry: n.Registry, Locks: n.Locks, Metrics: cfg.Metrics}, n.Queue, n.Store, n.Pool); err != nil {
@@ -176,6 +194,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		if err := n.Executor.Start(ctx); err != nil {
 			return nil, err
+		}
+		if cfg.PrewarmAgents {
+			n.Executor.Prewarm(cfg.Prewarm, true)
 		}
 	}
 	ok = true

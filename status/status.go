@@ -35,6 +35,10 @@ var (
 	ErrExists = errors.New("job record already exists")
 )
 
+// DefaultMaxOutput is Config.MaxOutput's default: 256 KiB each of stdout
+// and stderr.
+const DefaultMaxOutput = 256 << 10
+
 // Config describes the bucket. Zero values take the documented defaults.
 type Config struct {
 	// Bucket is the KV bucket name (default gorun_jobs).
@@ -66,7 +70,7 @@ func (c *Config) validate() error {
 		c.Retention = 7 * 24 * time.Hour
 	}
 	if c.MaxOutput == 0 {
-		c.MaxOutput = 256 << 10
+		c.MaxOutput = DefaultMaxOutput
 	}
 	switch {
 	case strings.Trim(c.Bucket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "":

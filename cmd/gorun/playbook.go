@@ -201,7 +201,9 @@ func (s *session) run(ctx context.Context, e *env, p *parsed, books []*playbook.
 	}
 	log := logger(le, s.verbosity)
 	s.dcfg.Logger = log
-	be, err := openBackend(ctx, e, p, s.forks, log)
+	var warm prewarmed
+	warm.targets, warm.agents = s.prewarm(books, p.str("limit"))
+	be, err := openBackend(ctx, e, p, s.forks, log, warm)
 	if err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
