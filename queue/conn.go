@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -153,6 +154,12 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		return nil, fmt.Errorf("connecting to NATS %s: %w", redact(url), ctx.Err())
 	}
 	if r.err != nil {
+		var ne net.Error
+		if errors.As(r.err, &ne) && ne.Timeout() {
+			// something listens but does not speak NATS (or is stuck):
+			// say so, without the connection's ephemeral addresses
+			return nil, fmt.Errorf("connecting to NATS %s: the server did not answer within %s: %w", redact(url), cfg.ConnectTimeout, os.ErrDeadlineExceeded)
+		}
 		return nil, fmt.Errorf("connecting to NATS %s: %w", redact(url), r.err)
 	}
 	js, err := jetstream.New(r.nc)
