@@ -294,7 +294,7 @@ func checkBigOutput(t *testing.T, r result, state string) {
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 		t.Fatalf("--json output: %v\n%.2000s", err, r.stdout)
 	}
-	limit := 256<<10 + len(status.TruncationMarker)
+	limit := status.DefaultMaxOutput + len(status.TruncationMarker)
 	for _, task := range doc.Plays[0].Tasks {
 		name, _ := task.Task["name"].(string)
 		for host, res := range task.Hosts {
