@@ -6,6 +6,10 @@ package agent
 // to stderr, one line each, from the job runners themselves (fd 3):
 // "D <jid> <rc>" (done), "T <jid>" (killed by the target-side watchdog),
 // "X <jid>" (gone without an exit status).
+//
+// The runner writes rc in place (no mv on the way to the notification):
+// it is one short write, and readers take an empty rc for "not yet" (gw
+// waits for it to have a size; collects come after the notification).
 const prelude = `
 umask 077
 _GNS=; for _t in setsid mkdir mv rm cat wc sleep; do command -v $_t >/dev/null 2>&1 || _GNS="${_GNS:+$_GNS, }$_t"; done
@@ -27,7 +31,7 @@ fi
 rc=$?
 date "+%Y-%m-%d %H:%M:%S.%N" > "$j/end" 2>/dev/null
 [ -n "$wd" ] && kill $wd 2>/dev/null
-echo $rc > "$j/rc.tmp" && mv -f "$j/rc.tmp" "$j/rc"
+echo $rc > "$j/rc"
 echo "D $jid $rc" >&3'
 gl() {
   if [ -n "$_GNS" ]; then echo "ERR not found on the target (PATH=$PATH): $_GNS; gorun's async wrapper needs them (setsid: util-linux or busybox)"; return; fi
@@ -35,7 +39,7 @@ gl() {
   if ! _e=$(mkdir -p "$_j" 2>&1); then echo "ERR could not create directory: $_b - $(_gq "$_e")"; return; fi
   if ! printf '%s' "$5" > "$_j/cmd" 2>/dev/null; then echo "ERR could not write to $_j"; return; fi
   if [ "$6" = 1 ]; then printf '%s' "$7" > "$_j/stdin"; else : > "$_j/stdin"; fi
-  rm -f "$_j/pid" "$_j/rc"
+  if [ -e "$_j/pid" ] || [ -e "$_j/rc" ]; then rm -f "$_j/pid" "$_j/rc"; fi
   _p=$(setsid /bin/sh -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 </dev/null >/dev/null 2>&1 & echo $!)
   # setsid execs the runner in the background child (not a group leader,
   # so it does not fork): $! is the job's pid and process group. Written
@@ -50,8 +54,8 @@ _galive() {
   else kill -0 "$1" 2>/dev/null; fi
 }
 gw() {
-  ( while [ ! -e "$2/rc" ] && _galive "$3"; do sleep 1; done
-    if [ -e "$2/rc" ]; then echo "D $1 $(cat "$2/rc")"; elif [ -e "$2/timeout" ]; then echo "T $1"; else echo "X $1"; fi ) </dev/null >&2 2>/dev/null &
+  ( while [ ! -s "$2/rc" ] && _galive "$3"; do sleep 1; done
+    if [ -s "$2/rc" ]; then echo "D $1 $(cat "$2/rc")"; elif [ -e "$2/timeout" ]; then echo "T $1"; else echo "X $1"; fi ) </dev/null >&2 2>/dev/null &
   echo OK
 }
 gs() {
