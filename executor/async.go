@@ -86,7 +86,7 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 		}
 		e.cfg.Metrics.Reattached()
 		if rec.Remote == nil || rec.Remote.PID != h.PID {
-			e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
+			_, _ = e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
 		}
 	} else {
 		if form.Precheck != nil {
@@ -117,7 +117,15 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 			return
 		}
 		log.Debug("async job launched", "pid", h.PID, "dir", h.Dir)
-		if !e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log) {
+		ok, err := e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
+		if err != nil {
+			// The job runs on: whoever takes its message next finds it
+			// through its directory.
+			a.Forget(j.ID)
+			e.handBack(d, log)
+			return
+		}
+		if !ok {
 			// Someone else owns the record now (cancelled): kill what we started.
 			_ = a.Kill(ctx, h, killGrace, "cancelled")
 			e.ack(ctx, d, log)
@@ -146,8 +154,8 @@ func release(lease *status.Lease, log *slog.Logger) {
 }
 
 // setRemote records the job's handle on its target; false if the record is
-// no longer this executor's.
-func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h agent.Handle, launched time.Time, log *slog.Logger) bool {
+// no longer this executor's, an error if it could not be written.
+func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h agent.Handle, launched time.Time, log *slog.Logger) (bool, error) {
 	ok := false
 	_, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
 		if cur.State != job.StateRunning || cur.Executor != e.cfg.ID {
@@ -163,8 +171,9 @@ func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h
 	})
 	if err != nil {
 		log.Warn("recording the job's handle", "err", err)
+		return false, err
 	}
-	return ok
+	return ok, nil
 }
 
 // monitor follows a launched async job until it ends, kills it at its time
@@ -278,10 +287,8 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 			if err := a.Kill(ctx, h, killGrace, "cancelled"); err != nil {
 				log.Warn("killing cancelled job", "err", err)
 			}
-			if _, newer := e.record(ctx, j.ID, rec, job.StateCancelled,
-				map[string]any{"failed": true, "changed": false, "msg": CancelledMsg, "child_pid": h.PID}, log); !newer {
-				e.ack(ctx, d, log)
-			}
+			e.recordEnd(d, rec, job.StateCancelled,
+				map[string]any{"failed": true, "changed": false, "msg": CancelledMsg, "child_pid": h.PID}, log)
 			return
 		case <-superseded:
 			cancel()
@@ -362,11 +369,7 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 		}
 		// changed since (a cancel request, a newer delivery): decided below
 	}
-	if _, newer := e.record(ctx, j.ID, rec, state, result, log); newer {
-		return true // a newer delivery owns the job: its message is its
-	}
-	e.ack(ctx, d, log)
-	return false
+	return e.recordEnd(d, rec, state, result, log)
 }
 
 // finishCollected records the end of a job that an executor read from its
@@ -403,24 +406,30 @@ func (e *Executor) timeout(d *queue.Delivery, rec *job.Record, h agent.Handle, a
 	if err := a.Kill(ctx, h, killGrace, "timeout"); err != nil {
 		log.Warn("killing timed-out job", "err", err)
 	}
-	if _, newer := e.record(ctx, d.Job.ID, rec, job.StateTimeout,
-		map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}, log); !newer {
-		e.ack(ctx, d, log)
-	}
+	e.recordEnd(d, rec, job.StateTimeout,
+		map[string]any{"failed": true, "changed": false, "msg": "Timeout exceeded", "child_pid": h.PID}, log)
 }
 
-// record writes a terminal state unless the record moved on: already
-// terminal (cancelled), or claimed by a newer delivery (newer: then that
-// delivery's holder acks the message, not this one).
-func (e *Executor) record(ctx context.Context, jid string, rec *job.Record, state job.State, result map[string]any, log *slog.Logger) (wrote, newer bool) {
-	wrote, newer, err := e.writeTerminal(ctx, jid, rec.Attempt, func(cur *job.Record) {
+// recordEnd writes an async job's terminal state unless the record moved
+// on, then settles its message: acked once the record is terminal (by this
+// write, or a cancel's before it); left to a newer delivery that claimed
+// the job (newer), whose holder acks it; handed back when the write failed
+// (a NATS node lost, say), so that whoever takes the job next records its
+// end rather than the record staying running with no message left.
+func (e *Executor) recordEnd(d *queue.Delivery, rec *job.Record, state job.State, result map[string]any, log *slog.Logger) (newer bool) {
+	ctx := e.jobCtx
+	_, newer, err := e.writeTerminal(ctx, d.Job.ID, rec.Attempt, func(cur *job.Record) {
 		terminal(cur, state, result)
 		*rec = *cur
 	})
-	if err != nil {
-		log.Error("recording async result", "err", err)
+	switch {
+	case err != nil:
+		log.Error("recording async result; handing the job back", "err", err)
+		e.handBack(d, log)
+	case !newer:
+		e.ack(ctx, d, log)
 	}
-	return wrote, newer
+	return newer
 }
 
 // terminal makes r the record of a job ended in state with result.
