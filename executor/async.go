@@ -117,18 +117,24 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 			return
 		}
 		log.Debug("async job launched", "pid", h.PID, "dir", h.Dir)
-		ok, err := e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
-		if err != nil {
+		set, err := e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
+		switch {
+		case err != nil:
 			// The job runs on: whoever takes its message next finds it
 			// through its directory.
 			a.Forget(j.ID)
 			e.handBack(d, log)
 			return
-		}
-		if !ok {
-			// Someone else owns the record now (cancelled): kill what we started.
+		case set == remoteEnded:
+			// The record ended meanwhile (cancelled): kill what we started.
 			_ = a.Kill(ctx, h, killGrace, "cancelled")
 			e.ack(ctx, d, log)
+			return
+		case set == remoteNewer:
+			// A newer delivery took the job over meanwhile: it follows the
+			// job through its directory, and its message is its own.
+			log.Info("a newer delivery took the job over while it was launched; leaving it to that one")
+			a.Forget(j.ID)
 			return
 		}
 	}
@@ -153,27 +159,42 @@ func release(lease *status.Lease, log *slog.Logger) {
 	}
 }
 
-// setRemote records the job's handle on its target; false if the record is
-// no longer this executor's, an error if it could not be written.
-func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h agent.Handle, launched time.Time, log *slog.Logger) (bool, error) {
-	ok := false
+// remoteSet says how setRemote went.
+type remoteSet int
+
+const (
+	remoteRecorded remoteSet = iota // the handle is in the record
+	remoteEnded                     // the record is terminal (cancelled)
+	remoteNewer                     // another delivery claimed the job
+)
+
+// setRemote records the job's handle on its target, unless the record is
+// no longer this delivery's (ended, or claimed by another); an error if it
+// could not be written.
+func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h agent.Handle, launched time.Time, log *slog.Logger) (remoteSet, error) {
+	set := remoteRecorded
 	_, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
-		if cur.State != job.StateRunning || cur.Executor != e.cfg.ID {
+		switch {
+		case cur.State.Terminal():
+			set = remoteEnded
+			return false
+		case cur.State != job.StateRunning || cur.Executor != e.cfg.ID || cur.Attempt != rec.Attempt:
+			set = remoteNewer
 			return false
 		}
+		set = remoteRecorded
 		if cur.Remote != nil && cur.Remote.PID == h.PID && !cur.Remote.Launched.IsZero() {
 			launched = cur.Remote.Launched
 		}
 		cur.Remote = &job.Remote{Dir: h.Dir, PID: h.PID, ResultsFile: h.Dir, Launched: launched}
 		*rec = *cur
-		ok = true
 		return true
 	})
 	if err != nil {
 		log.Warn("recording the job's handle", "err", err)
-		return false, err
+		return set, err
 	}
-	return ok, nil
+	return set, nil
 }
 
 // monitor follows a launched async job until it ends, kills it at its time

@@ -132,3 +132,34 @@ func TestCheckRecordsCollectedEnd(t *testing.T) {
 		t.Fatalf("the job directory is still there (%v)", err)
 	}
 }
+
+// A delivery of the very message a running job was claimed from, whose
+// count did not go up (as after a consumer leader change), is left to the
+// job's holder, not acked: with the holder gone, the message comes back
+// counted higher and is taken over. (A second message for the job is
+// acked: TestDuplicateDeliveryFenced.)
+func TestHeldMessageLeftToItsHolder(t *testing.T) {
+	env := natstest.Start(t, natstest.AckWait(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	j := &job.Job{ID: "j33.1", RunID: "r33", Module: "command", Args: map[string]any{"_raw_params": "echo taken over"},
+		Target: job.Target{Host: "localhost", Connection: "local"}, Created: time.Now().UTC()}
+	rec := job.NewRecord(j)
+	// claimed from this message (the stream's first) by an executor that
+	// is gone, at the count the server will deliver it with again
+	rec.State, rec.Executor, rec.Attempt, rec.Seq, rec.Started = job.StateRunning, "gone-executor", 1, 1, time.Now().UTC()
+	if _, err := env.Store.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Queue.Publish(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	start(t, env, 1)
+	got, err := env.Store.WaitTerminal(ctx, j.ID, nil)
+	if err != nil {
+		t.Fatalf("the job was never taken over (its message acked?): %v", err)
+	}
+	if got.State != job.StateFinished || got.Stdout != "taken over" || got.Executor != "ex-test" || got.Attempt < 2 || got.Seq != 1 {
+		t.Fatalf("record %s stdout=%q executor=%s attempt=%d seq=%d", got.State, got.Stdout, got.Executor, got.Attempt, got.Seq)
+	}
+}

@@ -286,6 +286,9 @@ func (e *Executor) handle(d *queue.Delivery) {
 		e.cfg.Metrics.Redelivered()
 	}
 	entry, run, err := e.claim(ctx, d)
+	if errors.Is(err, errHeld) {
+		return // see claim
+	}
 	if err != nil {
 		log.Error("claiming job", "err", err)
 		e.handBack(d, log)
@@ -487,8 +490,13 @@ func (e *Executor) watchCancel(jid string, rec *job.Record) (<-chan struct{}, fu
 	return ch, func() { close(done); sub.Close() }
 }
 
+// errHeld says a delivery is of the very message another delivery of the
+// job holds: it is left alone (see claim).
+var errHeld = errors.New("the job's message is held by another delivery")
+
 // claim moves the record to running for this executor; run is false when
-// the job needs no run (already terminal).
+// the job needs no run (already terminal), and the error errHeld when its
+// message is another delivery's.
 func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, bool, error) {
 	j := &d.Job
 	if d.NumDelivered == 1 && j.RecordRevision > 0 {
@@ -497,6 +505,7 @@ func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, 
 		// cancel request), which the compare-and-swap tells.
 		rec := job.NewRecord(j)
 		rec.State, rec.Executor, rec.Attempt, rec.Started = job.StateRunning, e.cfg.ID, 1, time.Now().UTC()
+		rec.Seq = d.Sequence
 		rev, err := e.st.Update(ctx, rec, j.RecordRevision)
 		if err == nil {
 			e.cfg.Metrics.Started(j.Module, d.Published)
@@ -530,14 +539,28 @@ func (e *Executor) claim(ctx context.Context, d *queue.Delivery) (status.Entry, 
 			return entry, true, nil
 		}
 		if rec.State == job.StateRunning && int(d.NumDelivered) <= rec.Attempt {
-			// A second message for a job some executor already runs from
-			// the same (or a later) delivery: not ours to touch. Only a
-			// redelivery (its holder stopped heartbeating) takes a job over.
+			// A job some executor already runs from the same (or a later)
+			// delivery: not ours to touch. Only a redelivery (its holder
+			// stopped heartbeating) takes a job over.
+			if rec.Seq != 0 && rec.Seq == d.Sequence {
+				// The holder's own message, delivered again without its
+				// count going up (a consumer leader change): neither acked
+				// (the holder acks it, its heartbeats keep it) nor handed
+				// back. Should the holder be gone, it comes back counted
+				// higher and is taken over.
+				e.log.Info("the message of a job another delivery runs, delivered again; left to its holder",
+					"jid", j.ID, "delivery", d.NumDelivered, "seq", d.Sequence, "holder", rec.Executor, "attempt", rec.Attempt)
+				return entry, false, errHeld
+			}
+			// a second message for the job: acked, the holder has its own
+			e.log.Info("a second message for a job another delivery runs; acked", "jid", j.ID, "delivery", d.NumDelivered,
+				"seq", d.Sequence, "holder", rec.Executor, "attempt", rec.Attempt)
 			return entry, false, nil
 		}
 		rec.State = job.StateRunning
 		rec.Executor = e.cfg.ID
 		rec.Attempt = int(d.NumDelivered)
+		rec.Seq = d.Sequence
 		first := rec.Started.IsZero()
 		if first {
 			rec.Started = time.Now().UTC()

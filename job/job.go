@@ -191,6 +191,11 @@ type Record struct {
 	Executor string `json:"executor,omitempty"`
 	// Attempt counts deliveries/claims of the job.
 	Attempt int `json:"attempt,omitempty"`
+	// Seq is the stream sequence of the task message the job was last
+	// claimed from: a delivery of that very message whose count did not go
+	// up (a consumer leader change can deliver it again so) is its holder's
+	// message, not a duplicate to acknowledge.
+	Seq uint64 `json:"seq,omitempty"`
 	// CancelRequested asks the job's executor to kill it and record it
 	// cancelled.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
