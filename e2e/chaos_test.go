@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -55,12 +56,15 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// What executors log (executor/async.go) when they re-attach to a job
-// through its directory, and when they record the end an executor killed
-// before writing it had collected.
+// What executors log (executor/) when they re-attach to a job through its
+// directory; when they record the end an executor killed before writing it
+// had collected; when a job's message is delivered again while another
+// delivery holds it, and when a second message for a running job comes.
 const (
 	reattachLog  = "re-attaching to a running async job"
 	collectedLog = "recording the end an earlier executor collected"
+	heldLog      = "delivered again; left to its holder"
+	secondLog    = "a second message for a job another delivery runs"
 )
 
 // chaosFigures is what a chaos run measured.
@@ -69,7 +73,7 @@ type chaosFigures struct {
 	lost, duplicated, neverRun, wrong   int
 	terminalTwice                       int
 	reattached, reattachedJobs, redeliv int
-	collected                           int
+	collected, held, second             int
 	states                              map[job.State]int
 	wall                                time.Duration
 }
@@ -80,9 +84,9 @@ func (c chaosFigures) String() string {
 		st = append(st, fmt.Sprintf("%s=%d", s, n))
 	}
 	sort.Strings(st)
-	return fmt.Sprintf("jobs=%d hosts=%d executor_kills=%d nats_kills=%d lost=%d duplicated=%d never_run=%d wrong_outcome=%d terminal_twice=%d reattached=%d (jobs %d) collected_end_recorded=%d redelivered=%d wall=%s states[%s]",
+	return fmt.Sprintf("jobs=%d hosts=%d executor_kills=%d nats_kills=%d lost=%d duplicated=%d never_run=%d wrong_outcome=%d terminal_twice=%d reattached=%d (jobs %d) collected_end_recorded=%d left_to_holder=%d second_message_acked=%d redelivered=%d wall=%s states[%s]",
 		c.jobs, c.hosts, c.kills, c.natsKills, c.lost, c.duplicated, c.neverRun, c.wrong, c.terminalTwice,
-		c.reattached, c.reattachedJobs, c.collected, c.redeliv, c.wall.Round(100*time.Millisecond), strings.Join(st, " "))
+		c.reattached, c.reattachedJobs, c.collected, c.held, c.second, c.redeliv, c.wall.Round(100*time.Millisecond), strings.Join(st, " "))
 }
 
 // Chaos: short async jobs over sshd hosts through 3 executors on a 3-node
@@ -296,6 +300,15 @@ func queueJobs(t *testing.T, st *status.Store, q *queue.Queue, jobs []*job.Job, 
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				j.Created = time.Now().UTC()
 				rev, err := st.Create(ctx, job.NewRecord(j))
+				if errors.Is(err, status.ErrExists) {
+					// a create whose answer was lost (a node killed) and
+					// was tried again: as the dispatcher does, a queued
+					// record is published
+					var e status.Entry
+					if e, err = st.Get(ctx, j.ID); err == nil && e.Record.State == job.StateQueued {
+						rev = e.Revision
+					}
+				}
 				if err == nil {
 					j.RecordRevision = rev
 					err = q.Publish(ctx, j)
@@ -461,6 +474,12 @@ func checkChaos(t *testing.T, st *status.Store, runID string, jobs []*job.Job, m
 		for _, l := range strings.Split(string(data), "\n") {
 			if strings.Contains(l, collectedLog) {
 				fig.collected++
+			}
+			if strings.Contains(l, heldLog) {
+				fig.held++
+			}
+			if strings.Contains(l, secondLog) {
+				fig.second++
 			}
 			if strings.Contains(l, reattachLog) {
 				fig.reattached++
