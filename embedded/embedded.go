@@ -25,7 +25,6 @@ import (
 	"github.com/gorun/gorun/broker"
 	"github.com/gorun/gorun/connection"
 	"github.com/gorun/gorun/executor"
-	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/metrics"
 	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/status"
@@ -48,11 +47,6 @@ type Config struct {
 	Queue  queue.Config
 	Store  status.Config
 	Logger *slog.Logger
-	// Prewarm lists targets the in-process executor connects to while the
-	// node starts, ahead of their jobs (see executor.Prewarm), and
-	// PrewarmAgents asks it to start their async agents too.
-	Prewarm       []job.Target
-	PrewarmAgents bool
 }
 
 func (c *Config) validate() error {
@@ -110,9 +104,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close(context.Background())
 		}
 	}()
-	// The connection pool first: the targets to prewarm are dialled while
-	// the NATS server starts. Output kept up to four times what a record
-	// keeps (see cmd/executor).
+	// Output kept up to four times what a record keeps (see cmd/executor).
 	maxOutput := cfg.Store.MaxOutput
 	if maxOutput == 0 {
 		maxOutput = status.DefaultMaxOutput
@@ -121,11 +113,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Pool, err = connection.NewPool(connection.Config{Logger: cfg.Logger, Observer: observer(cfg.Metrics),
 		MaxOutput: 4 * maxOutput}); err != nil {
 		return nil, err
-	}
-	if cfg.Forks > 0 {
-		for _, t := range cfg.Prewarm {
-			go func() { _, _ = n.Pool.Get(ctx, t) }()
-		}
 	}
 	lf, err := os.OpenFile(filepath.Join(cfg.StateDir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -194,9 +181,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		if err := n.Executor.Start(ctx); err != nil {
 			return nil, err
-		}
-		if cfg.PrewarmAgents {
-			n.Executor.Prewarm(cfg.Prewarm, true)
 		}
 	}
 	ok = true

@@ -100,7 +100,7 @@ func orEnv(p *parsed, e *env, name, envName string) string {
 
 // openBackend connects to NATS as the options say: an external server when a
 // URL is given, else the embedded one (with an executor of forks forks).
-func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Logger, warm ...prewarmed) (*backend, error) {
+func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Logger) (*backend, error) {
 	url := orEnv(p, e, "nats", "NATS_URL")
 	var nctx *natsContext
 	if name := orEnv(p, e, "context", "NATS_CONTEXT"); name != "" {
@@ -126,11 +126,7 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		ecfg := embedded.Config{StateDir: dir, Forks: forks, Logger: log, Store: sc}
-		for _, w := range warm {
-			ecfg.Prewarm, ecfg.PrewarmAgents = append(ecfg.Prewarm, w.targets...), ecfg.PrewarmAgents || w.agents
-		}
-		n, err := embedded.Start(ctx, ecfg)
+		n, err := embedded.Start(ctx, embedded.Config{StateDir: dir, Forks: forks, Logger: log, Store: sc})
 		if err != nil {
 			return nil, err
 		}

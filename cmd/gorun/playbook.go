@@ -201,9 +201,7 @@ func (s *session) run(ctx context.Context, e *env, p *parsed, books []*playbook.
 	}
 	log := logger(le, s.verbosity)
 	s.dcfg.Logger = log
-	var warm prewarmed
-	warm.targets, warm.agents = s.prewarm(books, p.str("limit"))
-	be, err := openBackend(ctx, e, p, s.forks, log, warm)
+	be, err := openBackend(ctx, e, p, s.forks, log)
 	if err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
