@@ -30,16 +30,9 @@ func (s *Store) Retention(ctx context.Context) (time.Duration, error) {
 // Stat reads a record with its revision and the time of its last write;
 // ErrNotFound if there is none (never written, deleted, or expired).
 func (s *Store) Stat(ctx context.Context, jid string) (Listed, error) {
-	var e jetstream.KeyValueEntry
-	err := queue.Retry(ctx, func(ctx context.Context) (err error) {
-		e, err = s.kv.Get(ctx, jid)
-		return err
-	})
+	e, err := s.entry(ctx, jid)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
-			return Listed{}, fmt.Errorf("reading record %s: %w", jid, ErrNotFound)
-		}
-		return Listed{}, fmt.Errorf("reading record %s: %w", jid, err)
+		return Listed{}, err
 	}
 	r, err := Decode(e.Value())
 	if err != nil {

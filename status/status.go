@@ -224,6 +224,19 @@ func (s *Store) Create(ctx context.Context, r *job.Record) (uint64, error) {
 
 // Get reads a record; ErrNotFound if there is none.
 func (s *Store) Get(ctx context.Context, jid string) (Entry, error) {
+	e, err := s.entry(ctx, jid)
+	if err != nil {
+		return Entry{}, err
+	}
+	r, err := s.decode(e.Value())
+	if err != nil {
+		return Entry{}, fmt.Errorf("record %s: %w", jid, err)
+	}
+	return Entry{Record: r, Revision: e.Revision()}, nil
+}
+
+// entry reads a record's KV entry; ErrNotFound if there is none.
+func (s *Store) entry(ctx context.Context, jid string) (jetstream.KeyValueEntry, error) {
 	var e jetstream.KeyValueEntry
 	err := queue.Retry(ctx, func(ctx context.Context) (err error) {
 		e, err = s.kv.Get(ctx, jid)
@@ -231,15 +244,11 @@ func (s *Store) Get(ctx context.Context, jid string) (Entry, error) {
 	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
-			return Entry{}, fmt.Errorf("reading record %s: %w", jid, ErrNotFound)
+			return nil, fmt.Errorf("reading record %s: %w", jid, ErrNotFound)
 		}
-		return Entry{}, fmt.Errorf("reading record %s: %w", jid, err)
+		return nil, fmt.Errorf("reading record %s: %w", jid, err)
 	}
-	r, err := s.decode(e.Value())
-	if err != nil {
-		return Entry{}, fmt.Errorf("record %s: %w", jid, err)
-	}
-	return Entry{Record: r, Revision: e.Revision()}, nil
+	return e, nil
 }
 
 // Update replaces the record if it is still at revision rev (compare-and-swap);
