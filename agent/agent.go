@@ -447,25 +447,11 @@ func (a *Agent) Follow(ctx context.Context, h Handle) error {
 	})
 }
 
-// Collect reads what the job left in its directory. Collects that wait
-// for the agent at the same time (jobs of a host ending together) are
-// answered by one request.
+// Collect reads what the job left in its directory. Collects (and
+// removes) that wait for the agent at the same time — jobs of a host
+// ending together — are answered by one request.
 func (a *Agent) Collect(ctx context.Context, h Handle) (Output, error) {
-	return a.collect(ctx, h.Dir, false)
-}
-
-// CollectRemove is Collect, then the job's directory is removed (in the
-// same request as the other collects of its batch): for jobs whose files
-// go once their end is read, as a polled job's results file does.
-func (a *Agent) CollectRemove(ctx context.Context, h Handle) (Output, error) {
-	if h.Dir == "" || h.Dir == "/" {
-		return Output{}, fmt.Errorf("agent: refusing to remove %q", h.Dir)
-	}
-	return a.collect(ctx, h.Dir, true)
-}
-
-func (a *Agent) collect(ctx context.Context, dir string, remove bool) (Output, error) {
-	return a.batched(ctx, &collectCall{dir: dir, collect: true, remove: remove, done: make(chan struct{})})
+	return a.batched(ctx, &collectCall{dir: h.Dir, collect: true, done: make(chan struct{})})
 }
 
 // batched queues c for the next batch request and waits for its answer.

@@ -259,9 +259,9 @@ func TestSeveralWaiters(t *testing.T) {
 	}
 }
 
-// Collects of jobs ending together share one request; those asked to
-// remove their directory find it gone when they return, the others keep
-// theirs.
+// Collects and removes of jobs ending together share requests: each gets
+// its own answer, and a removed directory is gone when Remove returns
+// while the others stay.
 func TestCollectRemoveBatched(t *testing.T) {
 	_, ap := pools(t)
 	for name, tg := range targets(t) {
@@ -290,33 +290,39 @@ func TestCollectRemoveBatched(t *testing.T) {
 			errs := make([]error, n)
 			var wg sync.WaitGroup
 			for i, h := range hs {
-				wg.Go(func() {
-					if i%2 == 0 {
-						outs[i], errs[i] = a.CollectRemove(ctx, h)
-					} else {
-						outs[i], errs[i] = a.Collect(ctx, h)
-					}
-				})
+				wg.Go(func() { outs[i], errs[i] = a.Collect(ctx, h) })
 			}
 			wg.Wait()
-			for i, h := range hs {
+			for i := range hs {
 				if errs[i] != nil {
 					t.Fatalf("job %d: %v", i, errs[i])
 				}
 				if !outs[i].Finished || outs[i].RC != i || string(outs[i].Stdout) != fmt.Sprintf("out%d\n", i) {
 					t.Fatalf("job %d output %+v", i, outs[i])
 				}
+			}
+			// Removes batch with collects.
+			for i, h := range hs {
+				if i%2 == 0 {
+					wg.Go(func() { errs[i] = a.Remove(ctx, h.Dir) })
+				} else {
+					wg.Go(func() { _, errs[i] = a.Collect(ctx, h) })
+				}
+			}
+			wg.Wait()
+			for i, h := range hs {
+				if errs[i] != nil {
+					t.Fatalf("job %d: %v", i, errs[i])
+				}
 				_, err := os.Stat(h.Dir)
 				if gone := errors.Is(err, os.ErrNotExist); gone != (i%2 == 0) {
 					t.Fatalf("job %d: directory gone=%v, want %v (%v)", i, gone, i%2 == 0, err)
 				}
 			}
-			// Removes batch as well, alone or with collects.
+			// and alone.
 			for i, h := range hs {
 				if i%2 == 1 {
 					wg.Go(func() { errs[i] = a.Remove(ctx, h.Dir) })
-				} else {
-					wg.Go(func() { _, errs[i] = a.Collect(ctx, hs[1]) })
 				}
 			}
 			wg.Wait()
@@ -328,11 +334,10 @@ func TestCollectRemoveBatched(t *testing.T) {
 					t.Fatalf("job %d: directory still there (%v)", i, err)
 				}
 			}
-			if _, err := a.CollectRemove(ctx, agent.Handle{JID: "x", Dir: "/"}); err == nil {
-				t.Fatal("CollectRemove of / accepted")
-			}
-			if err := a.Remove(ctx, ""); err == nil {
-				t.Fatal("Remove of \"\" accepted")
+			for _, d := range []string{"", "/"} {
+				if err := a.Remove(ctx, d); err == nil {
+					t.Fatalf("Remove of %q accepted", d)
+				}
 			}
 		})
 	}
