@@ -122,8 +122,10 @@ func runExecCases(t *testing.T, c Conn) {
 	}
 }
 
-func TestExecSSH(t *testing.T) {
-	t.Parallel()
+// oneHost starts one sshd host and returns a pool, its connection to the
+// host, and the connection's live client.
+func oneHost(t *testing.T) (*Pool, Conn, *liveClient) {
+	t.Helper()
 	f := sshtest.Start(t, 1)
 	p := newPool(t, Config{})
 	c := get(t, p, f.Target(0))
@@ -131,6 +133,12 @@ func TestExecSSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, c, lc
+}
+
+func TestExecSSH(t *testing.T) {
+	t.Parallel()
+	p, c, lc := oneHost(t)
 	if lc.login != "bash" {
 		t.Errorf("the login shell was found %q, want bash", lc.login)
 	}
@@ -192,13 +200,7 @@ func TestWrapCommand(t *testing.T) {
 // /bin/sh, and through /bin/sh under any other login shell.
 func TestExecPortable(t *testing.T) {
 	t.Parallel()
-	f := sshtest.Start(t, 1)
-	p := newPool(t, Config{})
-	c := get(t, p, f.Target(0))
-	lc, err := c.(*sshConn).client(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c, lc := oneHost(t)
 	lines := []struct{ cmd, stdin string }{
 		{cmd: "__p=$(command -v true 2>/dev/null) || { printf '%s' nope >&2; exit 127; }\ncase $__p in /*) [ -f \"$__p\" ] && [ -x \"$__p\" ] || exit 126;; esac\nexec 'printf' '%s|' 'a b' \"it's\""},
 		{cmd: "[ -f /bin/sh ] && [ -x /bin/sh ] || exit 126\nexec '/bin/sh' '-c' 'echo out; echo err >&2; exit 3'"},
