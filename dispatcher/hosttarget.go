@@ -20,7 +20,7 @@ func HostTarget(cfg Config, inv *inventory.Inventory, host string) (job.Target, 
 	if err := cfg.validate(); err != nil {
 		return job.Target{}, "", err
 	}
-	r := &Runner{cfg: cfg, inv: inv, tmpl: jinja.New()}
+	r := &Runner{cfg: cfg, inv: inv, tmpl: jinja.New(), groups: inv.Groups()}
 	pr := &playRun{r: r, play: &playbook.Play{}}
 	vars := inv.Vars(host)
 	var lazy []string
@@ -37,41 +37,9 @@ func HostTarget(cfg Config, inv *inventory.Inventory, host string) (job.Target, 
 	}
 	vars["inventory_hostname"] = host
 	vars["inventory_hostname_short"] = strings.SplitN(host, ".", 2)[0]
-	names := inv.GroupNames(host)
-	gn := make([]any, len(names))
-	for i, g := range names {
-		gn[i] = g
-	}
-	vars["group_names"] = gn
-	groups := map[string]any{}
-	for g, hs := range inv.Groups() {
-		l := make([]any, len(hs))
-		for i, h := range hs {
-			l[i] = h
-		}
-		groups[g] = l
-	}
-	vars["groups"] = groups
-	// templated variables may refer to each other: several passes, as
-	// taskVars does
-	for pass := 0; pass < 5 && len(lazy) > 0; pass++ {
-		next := lazy[:0]
-		for _, k := range lazy {
-			v, err := r.tmpl.Data(vars[k], vars)
-			if err != nil {
-				next = append(next, k)
-				continue
-			}
-			vars[k] = v
-			if hasTemplate(v) {
-				next = append(next, k)
-			}
-		}
-		if len(next) == len(lazy) {
-			break
-		}
-		lazy = next
-	}
+	vars["group_names"] = toAnys(inv.GroupNames(host))
+	vars["groups"] = pr.groupsVar()
+	r.resolve(vars, lazy)
 	t, err := pr.target(host, vars, nil)
 	if err != nil {
 		return job.Target{}, "", fmt.Errorf("host %s: %w", host, err)

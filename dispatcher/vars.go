@@ -62,12 +62,7 @@ func (pr *playRun) taskVars(h *hostState, st *scoped) map[string]any {
 	// magic variables
 	m["inventory_hostname"] = h.name
 	m["inventory_hostname_short"] = strings.SplitN(h.name, ".", 2)[0]
-	groupNames := r.inv.GroupNames(h.name)
-	gn := make([]any, len(groupNames))
-	for i, g := range groupNames {
-		gn[i] = g
-	}
-	m["group_names"] = gn
+	m["group_names"] = toAnys(r.inv.GroupNames(h.name))
 	m["groups"] = pr.groupsVar()
 	m["ansible_facts"] = facts
 	m["omit"] = omitToken
@@ -88,7 +83,14 @@ func (pr *playRun) taskVars(h *hostState, st *scoped) map[string]any {
 		m["hostvars"] = pr.hostvars()
 	}
 
-	// resolve templated variables (several passes: they may refer to each other)
+	r.resolve(m, lazy)
+	return m
+}
+
+// resolve renders the templated variables lazy of m in place, in several
+// passes: they may refer to each other. Those that cannot be rendered stay
+// as they are.
+func (r *Runner) resolve(m map[string]any, lazy []string) {
 	for pass := 0; pass < 5 && len(lazy) > 0; pass++ {
 		next := lazy[:0]
 		for _, k := range lazy {
@@ -107,7 +109,15 @@ func (pr *playRun) taskVars(h *hostState, st *scoped) map[string]any {
 		}
 		lazy = next
 	}
-	return m
+}
+
+// toAnys returns ss as a list of values, as templates see lists.
+func toAnys(ss []string) []any {
+	l := make([]any, len(ss))
+	for i, s := range ss {
+		l[i] = s
+	}
+	return l
 }
 
 // groupsVar returns the groups magic variable, built once per play and
@@ -117,11 +127,7 @@ func (pr *playRun) groupsVar() map[string]any {
 	pr.groupsOnce.Do(func() {
 		g := make(map[string]any, len(pr.r.groups))
 		for name, hosts := range pr.r.groups {
-			l := make([]any, len(hosts))
-			for i, h := range hosts {
-				l[i] = h
-			}
-			g[name] = l
+			g[name] = toAnys(hosts)
 		}
 		pr.groups = g
 	})
