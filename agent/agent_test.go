@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -338,6 +339,66 @@ func TestCollectRemoveBatched(t *testing.T) {
 				if err := a.Remove(ctx, d); err == nil {
 					t.Fatalf("Remove of %q accepted", d)
 				}
+			}
+		})
+	}
+}
+
+// TestRunnerShell checks the job runner on a target with bash (times from
+// $EPOCHREALTIME) and without it (times from date): the same outcome and
+// times in Ansible's format either way.
+func TestRunnerShell(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash here")
+	}
+	// a PATH with the tools the wrapper needs, without bash
+	bare := t.TempDir()
+	for _, tool := range []string{"setsid", "mkdir", "mv", "rm", "cat", "wc", "sleep", "date", "head", "tr"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p, filepath.Join(bare, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name, path, runner string
+	}{
+		{"bash", filepath.Dir(bash) + ":" + os.Getenv("PATH"), "bash"},
+		{"sh", bare, "sh"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("PATH", c.path)
+			_, ap := pools(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			a, err := ap.Get(ctx, job.Target{Host: "localhost", Connection: "local"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := time.Now().Add(-time.Second)
+			h, err := a.Launch(ctx, agent.Spec{JID: "j9." + c.name, Dir: t.TempDir(), Script: "cat /proc/$PPID/comm; exit 3", Limit: 30})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := a.Wait(ctx, h.JID)
+			if err != nil || o.Kind != agent.Done || o.RC != 3 {
+				t.Fatalf("outcome %+v %v", o, err)
+			}
+			out, err := a.Collect(ctx, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if comm := strings.TrimSpace(string(out.Stdout)); comm != c.runner && !(c.runner == "sh" && comm == "dash") {
+				t.Errorf("runner %q, want %s", comm, c.runner)
+			}
+			const layout = "2006-01-02 15:04:05.000000"
+			start, err1 := time.ParseInLocation(layout, out.Start, time.Local)
+			end, err2 := time.ParseInLocation(layout, out.End, time.Local)
+			if err1 != nil || err2 != nil || start.Before(before) || end.Before(start) || end.After(time.Now()) {
+				t.Fatalf("times %q %q: %v %v", out.Start, out.End, err1, err2)
 			}
 		})
 	}

@@ -7,17 +7,23 @@ package agent
 // "D <jid> <rc>" (done), "T <jid>" (killed by the target-side watchdog),
 // "X <jid>" (gone without an exit status).
 //
-// The runner writes rc in place (no mv on the way to the notification):
-// it is one short write, and readers take an empty rc for "not yet" (gw
-// waits for it to have a size; collects come after the notification).
+// The runner writes rc and pid in place (no mv: each is one short write,
+// and readers take an empty file for "not yet": gw waits for rc to have a
+// size, collects come after the notification, gs reads pid only when it
+// has one). It runs under bash when the target has it, whose
+// $EPOCHREALTIME gives the start and end times without a process (one
+// exec of bash costs less than the two of date it saves); under another
+// sh, or a bash older than 5.0, date writes them.
 const prelude = `
 umask 077
 _GNS=; for _t in setsid mkdir mv rm cat wc sleep; do command -v $_t >/dev/null 2>&1 || _GNS="${_GNS:+$_GNS, }$_t"; done
 _gq() { printf '%s' "$1" | tr '\n' ' '; }
+_GSH=/bin/sh; command -v bash >/dev/null 2>&1 && _GSH=bash
 _gdir() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}";; *) printf '%s' "$1";; esac; }
 _GR='j=$1 jid=$2 lim=$3 grace=$4
-echo $$ > "$j/pid.tmp" && mv -f "$j/pid.tmp" "$j/pid"
-date "+%Y-%m-%d %H:%M:%S.%N" > "$j/start" 2>/dev/null
+[ -s "$j/pid" ] || echo $$ > "$j/pid"
+_gt() { if [ -n "${EPOCHREALTIME:-}" ]; then _t=$EPOCHREALTIME; printf "%(%Y-%m-%d %H:%M:%S)T.%s\n" "${_t%[.,]*}" "${_t#*[.,]}"; else date "+%Y-%m-%d %H:%M:%S.%N"; fi; }
+_gt > "$j/start" 2>/dev/null
 wd=
 if [ "$lim" -gt 0 ]; then
   ( trap "kill \$s 2>/dev/null; exit 0" TERM
@@ -29,7 +35,7 @@ if [ "$lim" -gt 0 ]; then
 fi
 /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"
 rc=$?
-date "+%Y-%m-%d %H:%M:%S.%N" > "$j/end" 2>/dev/null
+_gt > "$j/end" 2>/dev/null
 [ -n "$wd" ] && kill $wd 2>/dev/null
 echo $rc > "$j/rc"
 echo "D $jid $rc" >&3'
@@ -40,7 +46,7 @@ gl() {
   if ! printf '%s' "$5" > "$_j/cmd" 2>/dev/null; then echo "ERR could not write to $_j"; return; fi
   if [ "$6" = 1 ]; then printf '%s' "$7" > "$_j/stdin"; else : > "$_j/stdin"; fi
   if [ -e "$_j/pid" ] || [ -e "$_j/rc" ]; then rm -f "$_j/pid" "$_j/rc"; fi
-  _p=$(setsid /bin/sh -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 </dev/null >/dev/null 2>&1 & echo $!)
+  _p=$(setsid $_GSH -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 </dev/null >/dev/null 2>&1 & echo $!)
   # setsid execs the runner in the background child (not a group leader,
   # so it does not fork): $! is the job's pid and process group. Written
   # here at once (the runner writes the same), not waited for.
