@@ -62,6 +62,9 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 	}
 	var h agent.Handle
 	reattach := false
+	// rev is the record's revision as rec holds it, while known (0: read
+	// it before writing)
+	rev := entry.Revision
 	if rec.Remote != nil && rec.Remote.PID > 0 {
 		h = agent.Handle{JID: j.ID, Dir: rec.Remote.Dir, PID: rec.Remote.PID}
 		reattach = true
@@ -86,7 +89,11 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 		}
 		e.cfg.Metrics.Reattached()
 		if rec.Remote == nil || rec.Remote.PID != h.PID {
-			_, _ = e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
+			if _, r, err := e.setRemote(ctx, j.ID, rec, rev, h, time.Now().UTC(), log); err == nil {
+				rev = r
+			} else {
+				rev = 0
+			}
 		}
 	} else {
 		if form.Precheck != nil {
@@ -117,7 +124,8 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 			return
 		}
 		log.Debug("async job launched", "pid", h.PID, "dir", h.Dir)
-		set, err := e.setRemote(ctx, j.ID, rec, h, time.Now().UTC(), log)
+		set, r, err := e.setRemote(ctx, j.ID, rec, rev, h, time.Now().UTC(), log)
+		rev = r
 		switch {
 		case err != nil:
 			// The job runs on: whoever takes its message next finds it
@@ -147,7 +155,7 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 		defer e.monitors.Done()
 		defer e.async.Add(-1)
 		defer unfollow()
-		e.monitor(d, rec, form, h, lease, superseded, log)
+		e.monitor(d, rec, rev, form, h, lease, superseded, log)
 	}()
 }
 
@@ -170,10 +178,26 @@ const (
 
 // setRemote records the job's handle on its target, unless the record is
 // no longer this delivery's (ended, or claimed by another); an error if it
-// could not be written.
-func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h agent.Handle, launched time.Time, log *slog.Logger) (remoteSet, error) {
+// could not be written. rec is the record at revision rev (0: unknown):
+// written over without reading it first, unless it changed since (a
+// cancel request, a newer delivery), which the compare-and-swap tells.
+// The revision returned is rec's once recorded.
+func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, rev uint64, h agent.Handle, launched time.Time, log *slog.Logger) (remoteSet, uint64, error) {
+	if rev > 0 && rec.Remote == nil {
+		r := *rec
+		r.Remote = &job.Remote{Dir: h.Dir, PID: h.PID, ResultsFile: h.Dir, Launched: launched}
+		nrev, err := e.st.Update(ctx, &r, rev)
+		if err == nil {
+			*rec = r
+			return remoteRecorded, nrev, nil
+		}
+		if !errors.Is(err, status.ErrConflict) {
+			log.Warn("recording the job's handle", "err", err)
+			return remoteRecorded, 0, err
+		}
+	}
 	set := remoteRecorded
-	_, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
+	ent, err := e.st.Modify(ctx, jid, func(cur *job.Record) bool {
 		switch {
 		case cur.State.Terminal():
 			set = remoteEnded
@@ -192,15 +216,18 @@ func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, h
 	})
 	if err != nil {
 		log.Warn("recording the job's handle", "err", err)
-		return set, err
+		return set, 0, err
 	}
-	return set, nil
+	if set != remoteRecorded {
+		return set, 0, nil
+	}
+	return set, ent.Revision, nil
 }
 
 // monitor follows a launched async job until it ends, kills it at its time
 // limit, records the outcome and acks the message. On a stop it hands the
 // message back so that another executor re-attaches.
-func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, lease *status.Lease, superseded <-chan struct{}, log *slog.Logger) {
+func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, rev uint64, form *module.Async, h agent.Handle, lease *status.Lease, superseded <-chan struct{}, log *slog.Logger) {
 	j := &d.Job
 	// The lease is released when the job ends here, and abandoned (left to
 	// expire, or to be taken over by the executor that re-attaches) when
@@ -291,7 +318,7 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 				return
 			}
 			log.Debug("async job ended", "kind", w.o.Kind, "rc", w.o.RC)
-			if !e.complete(d, rec, form, h, a, w.o, log) {
+			if !e.complete(d, rec, rev, form, h, a, w.o, log) {
 				// the end is kept for the newer follower otherwise
 				a.Forget(j.ID)
 			}
@@ -332,12 +359,25 @@ func (e *Executor) monitor(d *queue.Delivery, rec *job.Record, form *module.Asyn
 
 // complete records how an async job ended; newer says a newer delivery
 // owns the job (nothing was recorded or acked).
-func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Async, h agent.Handle, a *agent.Agent, o agent.Outcome, log *slog.Logger) (newer bool) {
+func (e *Executor) complete(d *queue.Delivery, rec *job.Record, rev uint64, form *module.Async, h agent.Handle, a *agent.Agent, o agent.Outcome, log *slog.Logger) (newer bool) {
 	ctx := e.jobCtx
 	j := &d.Job
-	// The record as it is now: still this delivery's, it is written at
-	// this revision without reading it again.
-	cur, mine := e.owned(ctx, j.ID, rec.Attempt)
+	// The record as this delivery last wrote it (at rev), or as it is now:
+	// still this delivery's, it is written at that revision without
+	// reading it again; should it have changed since (a cancel request, a
+	// newer delivery), the compare-and-swap fails and recordEnd decides.
+	var cur status.Entry
+	mine := true
+	if rev > 0 {
+		r := *rec
+		if r.Remote != nil {
+			rm := *r.Remote
+			r.Remote = &rm
+		}
+		cur = status.Entry{Record: &r, Revision: rev}
+	} else {
+		cur, mine = e.owned(ctx, j.ID, rec.Attempt)
+	}
 	out, err := a.Collect(ctx, h)
 	if err != nil {
 		log.Warn("collecting async job output", "err", err)
@@ -367,16 +407,27 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, form *module.Asy
 		// executor taking the job over, should this one die before the
 		// end is written, finds it there rather than a job gone without a
 		// trace (see finishCollected).
-		r := cur.Record
-		terminal(r, state, result)
-		r.State, r.Remote.Collected = job.StateRunning, state
-		if rev, err := e.st.Update(ctx, r, cur.Revision); err == nil {
-			if err := a.Remove(ctx, h.Dir); err != nil {
-				log.Debug("removing job directory", "err", err)
+		for read := rev == 0; ; read = true {
+			r := cur.Record
+			terminal(r, state, result)
+			r.State, r.Remote.Collected = job.StateRunning, state
+			nrev, err := e.st.Update(ctx, r, cur.Revision)
+			if err == nil {
+				if err := a.Remove(ctx, h.Dir); err != nil {
+					log.Debug("removing job directory", "err", err)
+				}
+				cur = status.Entry{Record: r, Revision: nrev}
+				break
 			}
-			cur = status.Entry{Record: r, Revision: rev}
-		} else {
+			if !read && errors.Is(err, status.ErrConflict) {
+				// changed since this delivery wrote it (a cancel request,
+				// say): read it as it is now
+				if cur, mine = e.owned(ctx, j.ID, rec.Attempt); mine && cur.Record.Remote != nil {
+					continue
+				}
+			}
 			mine = false // changed since: decided below
+			break
 		}
 	}
 	if mine {
