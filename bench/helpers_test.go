@@ -134,6 +134,7 @@ func runJob(ctx context.Context, q *queue.Queue, st *status.Store, j *job.Job, u
 		return o, fmt.Errorf("creating record %s: %w", j.ID, err)
 	}
 	j.RecordRevision = rev // as the dispatcher does (dispatcher/task.go submit)
+	sub.Skip(rev)
 	if err := q.Publish(ctx, j); err != nil {
 		return o, err
 	}

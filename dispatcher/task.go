@@ -662,6 +662,7 @@ func (r *Runner) submit(ctx context.Context, j *job.Job) (*status.Subscription, 
 	rev, err := r.st.Create(ctx, job.NewRecord(j))
 	if err == nil {
 		j.RecordRevision = rev
+		sub.Skip(rev) // the queued record, as written here
 	}
 	if errors.Is(err, status.ErrExists) {
 		e, gerr := r.st.Get(ctx, j.ID)

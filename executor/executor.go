@@ -468,7 +468,7 @@ func (e *Executor) watchCancel(jid string, rec *job.Record) (<-chan struct{}, fu
 		close(ch)
 		return ch, func() {}
 	}
-	sub, err := e.st.Follow(jid)
+	sub, err := e.st.FollowCancel(jid)
 	if err != nil {
 		e.log.Warn("following the job record for cancel requests", "jid", jid, "err", err)
 		return ch, func() {}

@@ -145,3 +145,56 @@ func TestSubscribeSeesCurrent(t *testing.T) {
 		t.Fatalf("list: %v %d", err, len(recs))
 	}
 }
+
+// TestFollowCancelAndSkip checks the two narrowed subscriptions: a
+// follower skipping a version it knows (it wrote it), and an executor
+// following only cancel requests (the versions without one are not
+// delivered).
+func TestFollowCancelAndSkip(t *testing.T) {
+	env := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := env.Store
+	rec := newRecord("j7.1")
+	rev, err := st.Create(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.Follow("j7.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	cancels, err := st.FollowCancel("j7.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancels.Close()
+	// the bucket's one writer: the next version is the next revision
+	all.Skip(rev + 1)
+	rec.State = job.StateRunning
+	if rev, err = st.Update(ctx, rec, rev); err != nil {
+		t.Fatal(err)
+	}
+	rec.CancelRequested = true
+	if _, err = st.Update(ctx, rec, rev); err != nil {
+		t.Fatal(err)
+	}
+	for name, sub := range map[string]*status.Subscription{"all": all, "cancels": cancels} {
+		// the running version is skipped by one and not wanted by the
+		// other: the cancel request is the first (and only) version seen
+		select {
+		case r := <-sub.C():
+			if !r.CancelRequested || r.State != job.StateRunning {
+				t.Fatalf("%s: got %+v", name, r)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: nothing delivered", name)
+		}
+		select {
+		case r := <-sub.C():
+			t.Fatalf("%s: a second version %+v", name, r)
+		default:
+		}
+	}
+}

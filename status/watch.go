@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,8 +40,11 @@ type Subscription struct {
 	jid string
 	w   *watcher
 	ch  chan *job.Record
-	mu  sync.Mutex
-	rev uint64
+	// want, if not nil, picks the versions to deliver by their stored
+	// bytes (the others are not even decoded)
+	want func(raw []byte) bool
+	mu   sync.Mutex
+	rev  uint64
 }
 
 // C returns the channel of record versions.
@@ -66,6 +70,23 @@ func (sub *Subscription) deliver(r *job.Record, rev uint64) {
 	}
 }
 
+// Skip says the caller knows version rev of the record (it wrote it): that
+// version and earlier ones are not delivered (nor decoded for this
+// subscription).
+func (sub *Subscription) Skip(rev uint64) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	sub.rev = max(sub.rev, rev)
+}
+
+// wants says whether version rev, stored as raw, is to be delivered.
+func (sub *Subscription) wants(rev uint64, raw []byte) bool {
+	sub.mu.Lock()
+	newer := rev > sub.rev
+	sub.mu.Unlock()
+	return newer && (sub.want == nil || sub.want(raw))
+}
+
 // Close ends the subscription.
 func (sub *Subscription) Close() {
 	sub.w.mu.Lock()
@@ -85,7 +106,7 @@ func (s *Store) Subscribe(ctx context.Context, jid string) (*Subscription, error
 	if err != nil {
 		return nil, err
 	}
-	sub := w.add(jid)
+	sub := w.add(jid, nil)
 	// The watch only reports changes from now on: read the current version.
 	e, err := s.Get(ctx, jid)
 	switch {
@@ -106,11 +127,26 @@ func (s *Store) Follow(jid string) (*Subscription, error) {
 	if err != nil {
 		return nil, err
 	}
-	return w.add(jid), nil
+	return w.add(jid, nil), nil
 }
 
-func (w *watcher) add(jid string) *Subscription {
-	sub := &Subscription{jid: jid, w: w, ch: make(chan *job.Record, 1)}
+// cancelRequested is how a record with a cancel request is stored.
+var cancelRequested = []byte(`"cancel_requested":true`)
+
+// FollowCancel follows the record of jid from now on, delivering only the
+// versions with a cancel request: for an executor running the job, which
+// has no use for the other versions (its own writes, mostly), so they are
+// not decoded.
+func (s *Store) FollowCancel(jid string) (*Subscription, error) {
+	w, err := s.startWatcher()
+	if err != nil {
+		return nil, err
+	}
+	return w.add(jid, func(raw []byte) bool { return bytes.Contains(raw, cancelRequested) }), nil
+}
+
+func (w *watcher) add(jid string, want func([]byte) bool) *Subscription {
+	sub := &Subscription{jid: jid, w: w, ch: make(chan *job.Record, 1), want: want}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	m := w.subs[jid]
@@ -215,7 +251,7 @@ func (w *watcher) consume(ctx context.Context, kw jetstream.KeyWatcher) {
 			if e == nil || e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
-			subs := w.followers(e.Key())
+			subs := w.followers(e.Key(), e.Revision(), e.Value())
 			if len(subs) == 0 {
 				continue
 			}
@@ -233,7 +269,9 @@ func (w *watcher) consume(ctx context.Context, kw jetstream.KeyWatcher) {
 	}
 }
 
-func (w *watcher) followers(jid string) []*Subscription {
+// followers returns the subscriptions to jid that want version rev
+// (stored as raw); all of them when raw is nil.
+func (w *watcher) followers(jid string, rev uint64, raw []byte) []*Subscription {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	m := w.subs[jid]
@@ -242,7 +280,9 @@ func (w *watcher) followers(jid string) []*Subscription {
 	}
 	out := make([]*Subscription, 0, len(m))
 	for sub := range m {
-		out = append(out, sub)
+		if raw == nil || sub.wants(rev, raw) {
+			out = append(out, sub)
+		}
 	}
 	return out
 }
@@ -259,7 +299,7 @@ func (w *watcher) refresh(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		for _, sub := range w.followers(jid) {
+		for _, sub := range w.followers(jid, 0, nil) {
 			sub.deliver(e.Record, e.Revision)
 		}
 	}
