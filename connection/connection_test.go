@@ -139,19 +139,30 @@ func oneHost(t *testing.T) (*Pool, Conn, *liveClient) {
 func TestExecSSH(t *testing.T) {
 	t.Parallel()
 	p, c, lc := oneHost(t)
-	if lc.login != "bash" {
-		t.Errorf("the login shell was found %q, want bash", lc.login)
+	if login, known := lc.login.get(); known {
+		t.Errorf("the login shell is known (%q) before any command ran", login)
+	}
+	mustExec(t, c, "true", nil)
+	if login, known := lc.login.get(); login != "bash" || !known {
+		t.Errorf("the first command told the login shell %q (%v), want bash", login, known)
 	}
 	runExecCases(t, c)
 	t.Run("non-POSIX login shell", func(t *testing.T) {
-		lc.login = "fish"
-		defer func() { lc.login = "bash" }()
+		lc.login.set("fish")
+		defer lc.login.set("bash")
 		runExecCases(t, c)
 	})
-	t.Run("unknown login shell", func(t *testing.T) {
-		lc.login = ""
-		defer func() { lc.login = "bash" }()
+	t.Run("login shell unknown", func(t *testing.T) {
+		lc.login.set("")
+		defer lc.login.set("bash")
 		runExecCases(t, c)
+	})
+	t.Run("login shell not learned yet", func(t *testing.T) {
+		defer lc.login.set("bash")
+		for range 2 { // each case learns it: forget it again
+			lc.login.name.Store(nil)
+			runExecCases(t, c)
+		}
 	})
 	if p.Open() != 1 {
 		t.Errorf("Open() = %d, want 1", p.Open())
@@ -177,18 +188,28 @@ func TestWrapCommand(t *testing.T) {
 			if _, err := os.Stat(login); err != nil {
 				continue
 			}
-			for _, name := range []string{filepath.Base(login), ""} {
-				if name != "" && !posixShells[name] {
+			for _, w := range []struct {
+				name  string
+				known bool
+			}{{filepath.Base(login), true}, {"", true}, {"", false}} {
+				if w.name != "" && !posixShells[w.name] {
 					continue
 				}
-				got, err := l.Exec(context.Background(), login+" -c "+shellQuote(wrapCommand(cmd, name, false)), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pid, rest, _ := strings.Cut(string(got.Stderr), "\n")
-				if _, err := strconv.Atoi(pid); err != nil || rest != string(want.Stderr) || string(got.Stdout) != string(want.Stdout) || got.RC != want.RC {
-					t.Errorf("%s as %q %q: got rc %d %q %q, want rc %d %q %q", login, name, cmd,
-						got.RC, got.Stdout, got.Stderr, want.RC, want.Stdout, want.Stderr)
+				for _, portable := range []bool{false, true} {
+					if portable && (w.known || cmd == "if then") {
+						continue // TestExecPortable; a portable line parses
+					}
+					got, err := l.Exec(context.Background(), login+" -c "+shellQuote(wrapCommand(cmd, w.name, w.known, portable)), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					first, rest, _ := strings.Cut(string(got.Stderr), "\n")
+					pid, shell, withShell := strings.Cut(first, " ")
+					if _, err := strconv.Atoi(pid); err != nil || withShell == w.known || withShell && shell != os.Getenv("SHELL") ||
+						rest != string(want.Stderr) || string(got.Stdout) != string(want.Stdout) || got.RC != want.RC {
+						t.Errorf("%s as %q (known %v, portable %v) %q: got rc %d %q %q, want rc %d %q %q", login, w.name, w.known, portable, cmd,
+							got.RC, got.Stdout, got.Stderr, want.RC, want.Stdout, want.Stderr)
+					}
 				}
 			}
 		}
@@ -212,8 +233,8 @@ func TestExecPortable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, login := range []string{"bash", "fish", ""} {
-			lc.login = login
+		for _, login := range []string{"bash", "fish", "", "?"} {
+			setLogin(lc, login)
 			got, err := ExecPortable(context.Background(), c, l.cmd, []byte(l.stdin))
 			if err != nil {
 				t.Fatal(err)
@@ -222,10 +243,10 @@ func TestExecPortable(t *testing.T) {
 				t.Errorf("login %q, %q: got rc %d %q %q, want rc %d %q %q", login, l.cmd, got.RC, got.Stdout, got.Stderr, want.RC, want.Stdout, want.Stderr)
 			}
 		}
-		lc.login = "bash"
+		lc.login.set("bash")
 	}
-	for login, want := range map[string]string{"bash": "bash", "fish": "/bin/sh", "": "/bin/sh", "zsh": "/bin/sh"} {
-		lc.login = login
+	for login, want := range map[string]string{"bash": "bash", "fish": "/bin/sh", "": "/bin/sh", "zsh": "/bin/sh", "?": "/bin/sh"} {
+		setLogin(lc, login)
 		r, err := ExecPortable(context.Background(), c, `printf '%s' "$0"`, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -234,7 +255,16 @@ func TestExecPortable(t *testing.T) {
 			t.Errorf("login %q: $0 = %q, want %q", login, r.Stdout, want)
 		}
 	}
-	lc.login = "bash"
+	lc.login.set("bash")
+}
+
+// setLogin makes lc know its login shell as login, or not know it ("?").
+func setLogin(lc *liveClient, login string) {
+	if login == "?" {
+		lc.login.name.Store(nil)
+		return
+	}
+	lc.login.set(login)
 }
 
 func sshtestUser(t *testing.T) string {

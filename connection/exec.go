@@ -106,8 +106,16 @@ func (c *sshConn) exec(ctx context.Context, cmd string, stdin []byte, portable b
 //
 // A portable cmd (see PortableExecer) runs in the login shell itself when
 // that is one of portableShells: "echo $$ >&2; cmd".
-func wrapCommand(cmd string, login string, portable bool) string {
+//
+// Until the login shell is known (a new connection's first commands), a
+// first /bin/sh prints "pid $SHELL" (sshd sets SHELL to the login shell),
+// which the connection learns it from: no session of its own to ask.
+func wrapCommand(cmd string, login string, known, portable bool) string {
 	switch {
+	case !known && portable:
+		return "exec /bin/sh -c " + shellQuote(`echo "$$ $SHELL" >&2; `+cmd)
+	case !known:
+		return `exec /bin/sh -c 'echo "$$ $SHELL" >&2; exec /bin/sh -c "$1"' /bin/sh ` + shellQuote(cmd)
 	case portable && portableShells[login]:
 		return "echo $$ >&2; " + cmd
 	case posixShells[login]:
@@ -130,49 +138,21 @@ var portableShells = map[string]bool{
 	"mksh": true, "pdksh": true, "oksh": true, "yash": true, "posh": true,
 }
 
-// probeShell returns the name of the login shell on lc ("bash"), or "" when
-// it cannot tell.
-func probeShell(lc *liveClient, timeout time.Duration) string {
-	s, err := lc.NewSession()
-	if err != nil {
-		return ""
-	}
-	defer s.Close()
-	type result struct {
-		out []byte
-		err error
-	}
-	rc := make(chan result, 1)
-	go func() {
-		out, err := s.Output(`echo "$SHELL"`)
-		rc <- result{out, err}
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case r := <-rc:
-		if r.err != nil {
-			return ""
-		}
-		sh := strings.TrimSpace(string(r.out))
-		return sh[strings.LastIndexByte(sh, '/')+1:]
-	case <-t.C:
-		return ""
-	}
-}
-
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }
 
 // pidFilter passes stderr through but for its first line, the pid printed by
-// wrapCommand, which it sends on pid (0 if the line is not a pid).
+// wrapCommand, which it sends on pid (0 if the line is not a pid). When
+// learn is set (wrapCommand did not know the login shell), the line is
+// "pid $SHELL", and learn gets the shell's name.
 type pidFilter struct {
-	w    io.Writer
-	buf  []byte
-	done bool
-	pid  chan int // buffered, receives one value
+	w     io.Writer
+	buf   []byte
+	done  bool
+	pid   chan int // buffered, receives one value
+	learn func(login string)
 }
 
 func (f *pidFilter) Write(p []byte) (int, error) {
@@ -181,15 +161,23 @@ func (f *pidFilter) Write(p []byte) (int, error) {
 	}
 	f.buf = append(f.buf, p...)
 	i := bytes.IndexByte(f.buf, '\n')
-	if i < 0 && len(f.buf) < 32 {
+	limit := 32 // "pid"
+	if f.learn != nil {
+		limit = 4096 // "pid $SHELL"
+	}
+	if i < 0 && len(f.buf) < limit {
 		return len(p), nil
 	}
 	f.done = true
 	rest := f.buf
 	pid := 0
 	if i > 0 {
-		if n, err := strconv.Atoi(string(f.buf[:i])); err == nil && n > 1 {
+		first, shell, withShell := strings.Cut(string(f.buf[:i]), " ")
+		if n, err := strconv.Atoi(first); err == nil && n > 1 && withShell == (f.learn != nil) {
 			pid, rest = n, f.buf[i+1:]
+			if f.learn != nil {
+				f.learn(shell[strings.LastIndexByte(shell, '/')+1:])
+			}
 		}
 	}
 	f.pid <- pid
@@ -215,11 +203,18 @@ func (c *sshConn) run(ctx context.Context, lc *liveClient, sess *ssh.Session, cm
 	defer sess.Close()
 	stdout, stderr := &capped{max: c.p.cfg.MaxOutput}, &capped{max: c.p.cfg.MaxOutput}
 	filter := &pidFilter{w: stderr, pid: make(chan int, 1)}
+	login, known := lc.login.get()
+	if !known {
+		filter.learn = func(login string) {
+			lc.login.set(login)
+			c.p.log.Debug("login shell", "host", c.t.Host, "addr", c.ep.hostPort(), "login_shell", login)
+		}
+	}
 	sess.Stdout, sess.Stderr = stdout, filter
 	if stdin != nil {
 		sess.Stdin = bytes.NewReader(stdin)
 	}
-	if err := sess.Start(wrapCommand(cmd, lc.login, portable)); err != nil {
+	if err := sess.Start(wrapCommand(cmd, login, known, portable)); err != nil {
 		if c.isDead(lc) {
 			return nil, c.ep.lostError(err)
 		}

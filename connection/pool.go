@@ -212,7 +212,7 @@ func (p *Pool) isClosed() bool {
 // liveClient is an open SSH connection.
 type liveClient struct {
 	*ssh.Client
-	login    string        // the login shell's name, "" if unknown (see wrapCommand)
+	login    loginShell    // the login shell's name, once known (see wrapCommand)
 	dead     chan struct{} // closed once the connection is closed
 	dropOnce sync.Once
 }
@@ -270,10 +270,9 @@ func (c *sshConn) dial(d *dialCall) {
 	var lc *liveClient
 	if err == nil {
 		lc = &liveClient{Client: cl, dead: make(chan struct{})}
-		lc.login = probeShell(lc, c.p.connectTimeout(c.t))
 		c.p.open.Add(1)
 		c.p.log.Debug("ssh connected", "host", c.t.Host, "addr", c.ep.hostPort(), "user", c.ep.user,
-			"login_shell", lc.login, "took", time.Since(start))
+			"took", time.Since(start))
 	} else {
 		c.p.log.Debug("ssh dial failed", "host", c.t.Host, "addr", c.ep.hostPort(), "err", err)
 		if c.p.ctx.Err() != nil {
@@ -358,3 +357,19 @@ func ping(lc *liveClient, timeout time.Duration) error {
 		return fmt.Errorf("no reply within %v", timeout)
 	}
 }
+
+// loginShell is what a connection knows of its login shell: its name
+// ("bash"; "" when it could not be told), once learned from a command's
+// first line (see wrapCommand).
+type loginShell struct{ name atomic.Pointer[string] }
+
+// get returns the login shell's name and whether it is known.
+func (l *loginShell) get() (string, bool) {
+	if p := l.name.Load(); p != nil {
+		return *p, true
+	}
+	return "", false
+}
+
+// set records the login shell's name.
+func (l *loginShell) set(name string) { l.name.Store(&name) }

@@ -82,7 +82,7 @@ func (c *sshConn) Start(ctx context.Context, cmd string) (*Proc, error) {
 		return nil, fmt.Errorf("session pipes on %s: %w", c.ep.hostPort(), err)
 	}
 	line := "exec /bin/sh -c " + shellQuote(cmd)
-	if !posixShells[lc.login] {
+	if login, _ := lc.login.get(); !posixShells[login] {
 		line = "/bin/sh -c " + shellQuote(cmd)
 	}
 	if err := sess.Start(line); err != nil {
