@@ -215,7 +215,17 @@ func cmpCompareN(t *testing.T, cfg cmpConfig, meta cmpMetadata, gorun string, n 
 	}
 
 	var runs []*cmpRun
+	var raws []cmpRaw
 	for round := 1; round <= cfg.Rounds; round++ {
+		// the raw x/crypto/ssh limit, in the same round as the runs it
+		// bounds (BenchmarkRawSSH's one and ten)
+		for _, cmds := range []int{1, 10} {
+			waited, busy, _ := b.waitQuiet(t)
+			raw := b.raw(t, cmds)
+			raw.Round, raw.QuietWaitS, raw.BusyBefore = round, waited.Seconds(), busy
+			raws = append(raws, raw)
+			t.Logf("n%d round %d/%d raw x/crypto/ssh, %2d command(s) per host %6.2f s", n, round, cfg.Rounds, cmds, raw.WallS)
+		}
 		for _, sc := range cfg.Scenarios {
 			for _, r := range runners {
 				waited, busy, left := b.waitQuiet(t)
@@ -228,13 +238,44 @@ func cmpCompareN(t *testing.T, cfg cmpConfig, meta cmpMetadata, gorun string, n 
 			}
 		}
 	}
-	rep := cmpSummarize(b, runs)
+	rep := cmpSummarize(b, runs, raws)
 	rep.Meta = meta
 	rep.Meta.Hosts = n
 	rep.write(t)
 	for _, d := range rep.Problems {
 		t.Error(d)
 	}
+}
+
+// cmpRaw is one measure of the raw x/crypto/ssh limit: every host dialled
+// in parallel (TCP connect, key exchange, host key checked against the
+// fleet's known_hosts, public key authentication), then Cmds commands
+// (/bin/true, one session each) in sequence on each host as soon as it is
+// connected. In the test process itself: no process start.
+type cmpRaw struct {
+	Cmds       int     `json:"cmds"`
+	Round      int     `json:"round"`
+	WallS      float64 `json:"wall_s"`
+	QuietWaitS float64 `json:"quiet_wait_s"`
+	BusyBefore float64 `json:"busy_before"`
+}
+
+// raw measures the raw limit once (see cmpRaw).
+func (b *cmpBench) raw(t *testing.T, cmds int) cmpRaw {
+	t.Helper()
+	cfg := rawSSHConfig(t, b.fleet)
+	addrs := make([]string, len(b.fleet.Hosts))
+	for i, h := range b.fleet.Hosts {
+		addrs[i] = net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
+	}
+	start := time.Now()
+	clients, err := dialAndRunAll(cfg, addrs, cmds)
+	wall := time.Since(start)
+	closeAll(clients)
+	if err != nil {
+		t.Fatalf("raw x/crypto/ssh, %d commands per host: %v", cmds, err)
+	}
+	return cmpRaw{Cmds: cmds, WallS: wall.Seconds()}
 }
 
 // cmpDropEnv reports whether an inherited variable could change what a
