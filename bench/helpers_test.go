@@ -124,7 +124,11 @@ func runJob(ctx context.Context, q *queue.Queue, st *status.Store, j *job.Job, u
 	if j.Created.IsZero() {
 		j.Created = o.Submitted.UTC()
 	}
-	sub, err := st.Follow(j.ID)
+	follow := st.Follow // as the dispatcher follows (dispatcher/task.go submit)
+	if until == nil {
+		follow = st.FollowEnd
+	}
+	sub, err := follow(j.ID)
 	if err != nil {
 		return o, err
 	}

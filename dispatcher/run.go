@@ -515,7 +515,7 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 		return map[string]any{"ansible_job_id": j.ID, "started": 1, "finished": 0, "results_file": rec.Remote.ResultsFile,
 			"changed": true, "failed": 0}, false
 	}
-	sub, err := pr.r.submit(ctx, j)
+	sub, err := pr.r.submit(ctx, j, false)
 	if err != nil {
 		return map[string]any{"failed": true, "msg": "gorun: " + err.Error()}, true
 	}

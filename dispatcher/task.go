@@ -650,12 +650,17 @@ func applyFacts(h *hostState, t *playbook.Task, res map[string]any) {
 	}
 }
 
-// submit starts following job j's record, then creates the record and
-// publishes the job. A record that already exists (a resumed run) is
-// followed as it is: a terminal one is the job's result, a queued one is
-// published again (the queue drops it if it is still there).
-func (r *Runner) submit(ctx context.Context, j *job.Job) (*status.Subscription, error) {
-	sub, err := r.st.Follow(j.ID)
+// submit starts following job j's record (only its end, with endOnly),
+// then creates the record and publishes the job. A record that already
+// exists (a resumed run) is followed as it is: a terminal one is the job's
+// result, a queued one is published again (the queue drops it if it is
+// still there).
+func (r *Runner) submit(ctx context.Context, j *job.Job, endOnly bool) (*status.Subscription, error) {
+	follow := r.st.Follow
+	if endOnly {
+		follow = r.st.FollowEnd
+	}
+	sub, err := follow(j.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -700,7 +705,7 @@ func (r *Runner) submit(ctx context.Context, j *job.Job) (*status.Subscription, 
 // runJob submits a job and follows its record until done says so (by
 // default, until it is terminal).
 func (r *Runner) runJob(ctx context.Context, j *job.Job, done func(*job.Record) bool) (*job.Record, error) {
-	sub, err := r.submit(ctx, j)
+	sub, err := r.submit(ctx, j, done == nil)
 	if err != nil {
 		return nil, err
 	}

@@ -198,3 +198,27 @@ func TestFollowCancelAndSkip(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredState checks the state read from a stored record without
+// decoding it, with values made to look like a state key before it.
+func TestStoredState(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	tricky := `x","state":"finished","y":"` + "\"state\":\"failed\""
+	for i, st := range []job.State{job.StateQueued, job.StateRunning, job.StateFinished, job.StateTimeout} {
+		rec := job.NewRecord(&job.Job{ID: "j8." + strconv.Itoa(i), RunID: tricky, Task: tricky, Module: "command",
+			Target: job.Target{Host: tricky}, Created: time.Now().UTC()})
+		rec.State = st
+		rec.Result = map[string]any{"state": "started", "msg": tricky}
+		if _, err := env.Store.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := env.Store.Raw(ctx, rec.JID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := status.StoredState(raw); !ok || got != st {
+			t.Errorf("state %q: read %q (%v) from %s", st, got, ok, raw)
+		}
+	}
+}

@@ -130,6 +130,41 @@ func (s *Store) Follow(jid string) (*Subscription, error) {
 	return w.add(jid, nil), nil
 }
 
+// FollowEnd follows the record of jid from now on, delivering only its
+// terminal versions: for a waiter with no use for the others, which are
+// not decoded.
+func (s *Store) FollowEnd(jid string) (*Subscription, error) {
+	w, err := s.startWatcher()
+	if err != nil {
+		return nil, err
+	}
+	return w.add(jid, func(raw []byte) bool {
+		st, ok := storedState(raw)
+		return !ok || st.Terminal() // unsure: decoded, and delivered
+	}), nil
+}
+
+// stateKey starts a record's state as stored.
+var stateKey = []byte(`"state":"`)
+
+// storedState reads the state of a stored record without decoding it: the
+// state is its first key that is not a string's (jid, run_id, host, task
+// and module come before it, strings whose quotes are escaped), so the
+// first "state":" is the record's own (TestStoredState pins the order).
+func storedState(raw []byte) (job.State, bool) {
+	i := bytes.Index(raw, stateKey)
+	if i < 0 {
+		return "", false
+	}
+	rest := raw[i+len(stateKey):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "", false
+	}
+	st := job.State(rest[:j])
+	return st, st.Valid()
+}
+
 // cancelRequested is how a record with a cancel request is stored.
 var cancelRequested = []byte(`"cancel_requested":true`)
 
