@@ -224,7 +224,7 @@ func cmpCompareN(t *testing.T, cfg cmpConfig, meta cmpMetadata, gorun string, n 
 			raw := b.raw(t, cmds)
 			raw.Round, raw.QuietWaitS, raw.BusyBefore = round, waited.Seconds(), busy
 			raws = append(raws, raw)
-			t.Logf("n%d round %d/%d raw x/crypto/ssh, %2d command(s) per host %6.2f s", n, round, cfg.Rounds, cmds, raw.WallS)
+			t.Logf("n%d round %d/%d raw x/crypto/ssh, %2d command(s) per host %6.2f s  machine cpu %6.2f s", n, round, cfg.Rounds, cmds, raw.WallS, raw.MachineCPUS)
 		}
 		for _, sc := range cfg.Scenarios {
 			for _, r := range runners {
@@ -253,11 +253,14 @@ func cmpCompareN(t *testing.T, cfg cmpConfig, meta cmpMetadata, gorun string, n 
 // (/bin/true, one session each) in sequence on each host as soon as it is
 // connected. In the test process itself: no process start.
 type cmpRaw struct {
-	Cmds       int     `json:"cmds"`
-	Round      int     `json:"round"`
-	WallS      float64 `json:"wall_s"`
-	QuietWaitS float64 `json:"quiet_wait_s"`
-	BusyBefore float64 `json:"busy_before"`
+	Cmds  int     `json:"cmds"`
+	Round int     `json:"round"`
+	WallS float64 `json:"wall_s"`
+	// MachineCPUS is the CPU time the whole machine spent meanwhile (the
+	// fleet's sshd included).
+	MachineCPUS float64 `json:"machine_cpu_s"`
+	QuietWaitS  float64 `json:"quiet_wait_s"`
+	BusyBefore  float64 `json:"busy_before"`
 }
 
 // raw measures the raw limit once (see cmpRaw).
@@ -268,14 +271,16 @@ func (b *cmpBench) raw(t *testing.T, cmds int) cmpRaw {
 	for i, h := range b.fleet.Hosts {
 		addrs[i] = net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
 	}
+	machine := cmpReadMachine()
 	start := time.Now()
 	clients, err := dialAndRunAll(cfg, addrs, cmds)
 	wall := time.Since(start)
+	machineCPU := machine.cpuSince()
 	closeAll(clients)
 	if err != nil {
 		t.Fatalf("raw x/crypto/ssh, %d commands per host: %v", cmds, err)
 	}
-	return cmpRaw{Cmds: cmds, WallS: wall.Seconds()}
+	return cmpRaw{Cmds: cmds, WallS: wall.Seconds(), MachineCPUS: machineCPU.Seconds()}
 }
 
 // cmpDropEnv reports whether an inherited variable could change what a
