@@ -53,6 +53,11 @@ func TestLaunchWaitCollect(t *testing.T) {
 			if h.PID <= 0 || h.Dir != filepath.Join(dir, "j1.1") {
 				t.Fatalf("handle %+v", h)
 			}
+			// the launch is answered once the job has started (as
+			// Ansible's async_wrapper): its start time is written
+			if st, err := os.Stat(filepath.Join(h.Dir, "start")); err != nil || st.Size() == 0 {
+				t.Fatalf("launched, but no start time: %v", err)
+			}
 			o, err := a.Wait(ctx, "j1.1")
 			if err != nil || o.Kind != agent.Done || o.RC != 7 {
 				t.Fatalf("outcome %+v %v", o, err)

@@ -7,7 +7,9 @@ package agent
 // "D <jid> <rc>" (done), "T <jid>" (killed by the target-side watchdog),
 // "X <jid>" (gone without an exit status).
 //
-// The runner writes rc and pid in place (no mv: each is one short write,
+// The runner starts the job's command only after it wrote its pid and
+// start time, and tells the launch so by closing fd 4 (see gl). It writes
+// rc and pid in place (no mv: each is one short write,
 // and readers take an empty file for "not yet": gw waits for rc to have a
 // size, collects come after the notification, gs reads pid only when it
 // has one). It runs under bash when the target has it, whose
@@ -30,9 +32,10 @@ if [ "$lim" -gt 0 ]; then
     sleep $((lim + grace)) & s=$!
     wait $s
     : > "$j/timeout"
-    kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 &
+    kill -KILL -$$ 2>/dev/null ) </dev/null >/dev/null 2>&1 4>&- &
   wd=$!
 fi
+exec 4>&-
 /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"
 rc=$?
 _gt > "$j/end" 2>/dev/null
@@ -46,10 +49,13 @@ gl() {
   if ! printf '%s' "$5" > "$_j/cmd" 2>/dev/null; then echo "ERR could not write to $_j"; return; fi
   if [ "$6" = 1 ]; then printf '%s' "$7" > "$_j/stdin"; else : > "$_j/stdin"; fi
   if [ -e "$_j/pid" ] || [ -e "$_j/rc" ]; then rm -f "$_j/pid" "$_j/rc"; fi
-  _p=$(setsid $_GSH -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 </dev/null >/dev/null 2>&1 & echo $!)
+  _p=$(setsid $_GSH -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 4>&1 </dev/null >/dev/null 2>&1 & echo $!)
   # setsid execs the runner in the background child (not a group leader,
-  # so it does not fork): $! is the job's pid and process group. Written
-  # here at once (the runner writes the same), not waited for.
+  # so it does not fork): $! is the job's pid and process group. The
+  # runner holds the substitution's pipe (fd 4) until it starts the
+  # command, so the launch is answered once the job has started, as
+  # Ansible's async_wrapper answers once its job has. The pid is written
+  # here too (the runner writes the same).
   [ -s "$_j/pid" ] || echo "$_p" > "$_j/pid"
   echo "OK $_p $_j"
 }
