@@ -29,6 +29,20 @@ func pools(t *testing.T) (*connection.Pool, *agent.Pool) {
 	return cp, ap
 }
 
+// localAgent starts an agent on this machine (connection local), with a
+// context that ends with the test (20 s at most).
+func localAgent(t *testing.T) (context.Context, *agent.Agent) {
+	t.Helper()
+	_, ap := pools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	a, err := ap.Get(ctx, job.Target{Host: "localhost", Connection: "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, a
+}
+
 func targets(t *testing.T) map[string]job.Target {
 	f := sshtest.Start(t, 1)
 	return map[string]job.Target{"local": {Host: "localhost", Connection: "local"}, "ssh": f.Target(0)}
@@ -159,14 +173,7 @@ func TestKillProcessGroup(t *testing.T) {
 }
 
 func TestTargetWatchdog(t *testing.T) {
-	_, ap := pools(t)
-	tg := job.Target{Host: "localhost", Connection: "local"}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a, err := ap.Get(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, a := localAgent(t)
 	h, err := a.Launch(ctx, agent.Spec{JID: "j4.1", Dir: t.TempDir(), Script: "sleep 300", Limit: 1, Grace: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -181,14 +188,8 @@ func TestTargetWatchdog(t *testing.T) {
 }
 
 func TestLaunchFailure(t *testing.T) {
-	_, ap := pools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a, err := ap.Get(ctx, job.Target{Host: "localhost", Connection: "local"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = a.Launch(ctx, agent.Spec{JID: "j5.1", Dir: "/proc/nope", Script: "true"})
+	ctx, a := localAgent(t)
+	_, err := a.Launch(ctx, agent.Spec{JID: "j5.1", Dir: "/proc/nope", Script: "true"})
 	if !errors.Is(err, agent.ErrLaunch) || !strings.Contains(err.Error(), "could not create directory: /proc/nope - ") {
 		t.Fatalf("err = %v", err)
 	}
@@ -219,13 +220,7 @@ func groupAlive(pgid int) bool {
 // job in one executor) all learn its end, and so does a waiter that comes
 // after it, until the job is forgotten.
 func TestSeveralWaiters(t *testing.T) {
-	_, ap := pools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a, err := ap.Get(ctx, job.Target{Host: "localhost", Connection: "local"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, a := localAgent(t)
 	release := filepath.Join(t.TempDir(), "go")
 	if _, err := a.Launch(ctx, agent.Spec{JID: "j2.1", Dir: t.TempDir(),
 		Script: "while [ ! -e " + release + " ]; do sleep 0.05; done; exit 3", Limit: 30}); err != nil {
@@ -376,13 +371,7 @@ func TestRunnerShell(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("PATH", c.path)
-			_, ap := pools(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			a, err := ap.Get(ctx, job.Target{Host: "localhost", Connection: "local"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ctx, a := localAgent(t)
 			before := time.Now().Add(-time.Second)
 			h, err := a.Launch(ctx, agent.Spec{JID: "j9." + c.name, Dir: t.TempDir(), Script: "cat /proc/$PPID/comm; exit 3", Limit: 30})
 			if err != nil {

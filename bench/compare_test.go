@@ -43,7 +43,8 @@ var cmpAllRunners = []string{"ansible", "gorun", "gorun-warm"}
 
 const (
 	cmpSampleEvery = 25 * time.Millisecond  // RSS sampling period
-	cmpScanEvery   = 10                     // full /proc scans every 10 samples
+	cmpScanEvery   = 250 * time.Millisecond // full /proc scans, at most this far apart
+	cmpSampleMax   = 100 * time.Millisecond // the longest period between samples
 	cmpRunTimeout  = 30 * time.Minute       // one playbook run
 	cmpQuietWait   = 30 * time.Second       // longest wait for leftovers of a run to go
 	cmpBusyWait    = 10 * time.Second       // longest wait for the CPU to calm down
@@ -760,20 +761,24 @@ func (b *cmpBench) exec(t *testing.T, r *cmpRunner, sc string, s5 bool) *cmpRun 
 }
 
 // sample measures the peak RSS of the runner's processes every
-// cmpSampleEvery until stop is closed; every cmpScanEvery samples it looks
-// for detached processes of the runner and, with s5, for the fleet's
-// `sleep 10` processes. The period grows when a sample takes more than a
-// tenth of it (hundreds of processes), so that the sampler never takes
-// more than a tenth of a core from the run it measures.
+// cmpSampleEvery until stop is closed; every cmpScanEvery it looks for
+// detached processes of the runner and, with s5, for the fleet's `sleep
+// 10` processes. The period grows when a sample takes more than a tenth of
+// it (hundreds of processes), so that the sampler takes at most about a
+// tenth of a core from the run it measures, up to cmpSampleMax: on a
+// saturated machine, where a sample waits for the CPU, a longer period
+// would let s5's `sleep 10` (2 s of life) go unseen.
 func (b *cmpBench) sample(pid int, inv *cmpInvocation, s5 bool, stop <-chan struct{}) cmpSamples {
 	s := cmpSamples{sleeps: map[int]cmpTarget{}}
 	tm := time.NewTimer(0)
 	defer tm.Stop()
 	<-tm.C
 	var detached []int
-	for i := 0; ; i++ {
+	var scanned time.Time
+	for {
 		began := time.Now()
-		if i%cmpScanEvery == 0 {
+		if began.Sub(scanned) >= cmpScanEvery {
+			scanned = began
 			if inv.detached != "" {
 				detached = detached[:0]
 				for _, p := range cmpMatching(inv.detachedComm, inv.detached) {
@@ -805,7 +810,7 @@ func (b *cmpBench) sample(pid int, inv *cmpInvocation, s5 bool, stop <-chan stru
 			}
 		}
 		took := time.Since(began)
-		tm.Reset(max(cmpSampleEvery-took, 9*took))
+		tm.Reset(min(max(cmpSampleEvery-took, 9*took), cmpSampleMax))
 		select {
 		case <-stop:
 			return s
