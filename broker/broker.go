@@ -146,8 +146,13 @@ func (s *Server) ClientURL() string {
 	return s.ns.ClientURL()
 }
 
-// Shutdown stops the server and waits until it has stopped.
+// Shutdown stops the server and waits until it has stopped. JetStream
+// stops first (its streams and consumers written out, as Shutdown would):
+// the server's own shutdown then has no pull request to signal, which it
+// follows with a fixed 50 ms pause for the signals to get out — pulls of
+// this process's executors, or of clients that reconnect anyway.
 func (s *Server) Shutdown() {
+	_ = s.ns.ShutdownJetStream()
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 }

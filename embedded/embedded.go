@@ -198,9 +198,15 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.Executor != nil {
 		err = n.Executor.Stop(ctx)
 	}
-	if n.Pool != nil {
-		n.Pool.Close()
-	}
+	// The SSH connections close while NATS stops (each wakes its sshd:
+	// on a busy machine that is time to overlap).
+	poolClosed := make(chan struct{})
+	go func() {
+		defer close(poolClosed)
+		if n.Pool != nil {
+			n.Pool.Close()
+		}
+	}()
 	if n.Store != nil {
 		n.Store.Close()
 	}
@@ -211,6 +217,7 @@ func (n *Node) Close(ctx context.Context) error {
 		_ = os.Remove(filepath.Join(n.dir, urlFile))
 		n.server.Shutdown()
 	}
+	<-poolClosed
 	if n.lock != nil {
 		_ = syscall.Flock(int(n.lock.Fd()), syscall.LOCK_UN)
 		n.lock.Close()

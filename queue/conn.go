@@ -72,9 +72,10 @@ func (c *ConnConfig) validate() error {
 
 // Conn is a connection to NATS with its JetStream context.
 type Conn struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	closed chan struct{}
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	closed    chan struct{}
+	inProcess bool
 }
 
 // Connect connects to NATS as cfg says.
@@ -167,7 +168,7 @@ func Connect(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		r.nc.Close()
 		return nil, fmt.Errorf("opening JetStream: %w", err)
 	}
-	return &Conn{nc: r.nc, js: js, closed: closed}, nil
+	return &Conn{nc: r.nc, js: js, closed: closed, inProcess: cfg.InProcess != nil}, nil
 }
 
 // redact removes passwords from URLs for messages.
@@ -189,8 +190,15 @@ func redact(url string) string {
 // JetStream returns the connection's JetStream context.
 func (c *Conn) JetStream() jetstream.JetStream { return c.js }
 
-// Close drains and closes the connection.
+// Close drains and closes the connection. An in-process connection (whose
+// server goes with the process) is flushed, then closed: what was sent is
+// in, without Drain's wait for the server to take the unsubscriptions.
 func (c *Conn) Close() {
+	if c.inProcess {
+		_ = c.nc.FlushTimeout(2 * time.Second)
+		c.nc.Close()
+		return
+	}
 	if err := c.nc.Drain(); err != nil {
 		c.nc.Close()
 	}
