@@ -58,6 +58,10 @@ type Spec struct {
 	Dir string
 	// Script is the POSIX sh script the job runs.
 	Script string
+	// Portable says Script means the same in sh and bash (see
+	// module.Async): the runner runs it in a subshell of its own, without
+	// an exec of /bin/sh.
+	Portable bool
 	// Stdin, if not nil, is fed to the script.
 	Stdin *string
 	// Limit is the time limit in seconds (0: none). The target-side
@@ -117,7 +121,14 @@ func Start(ctx context.Context, conn connection.Conn, log *slog.Logger) (*Agent,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	proc, err := st.Start(ctx, "exec /bin/sh -s")
+	// the login shell execs /bin/sh itself when it can (one exec fewer)
+	var proc *connection.Proc
+	var err error
+	if ps, ok := conn.(connection.ProgramStarter); ok {
+		proc, err = ps.StartProgram(ctx, "/bin/sh", "-s")
+	} else {
+		proc, err = st.Start(ctx, "exec /bin/sh -s")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -393,8 +404,12 @@ func (a *Agent) Launch(ctx context.Context, s Spec) (Handle, error) {
 	if s.Stdin != nil {
 		hasStdin, stdin = "1", *s.Stdin
 	}
+	portable := "0"
+	if s.Portable {
+		portable = "1"
+	}
 	line := strings.Join([]string{"gl", q(s.JID), q(s.Dir), strconv.Itoa(s.Limit), strconv.Itoa(s.Grace),
-		q(s.Script), hasStdin, q(stdin)}, " ")
+		q(s.Script), hasStdin, q(stdin), portable}, " ")
 	var h Handle
 	err := a.requestLine(ctx, true, func() string { return line }, func(first string) error {
 		f, err := okFields(first)

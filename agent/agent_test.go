@@ -397,3 +397,37 @@ func TestRunnerShell(t *testing.T) {
 		})
 	}
 }
+
+// TestPortableScript: a portable script runs in a subshell of the runner
+// ($$ is the runner's), any other under /bin/sh of its own; both with
+// their stdin, output and exit status.
+func TestPortableScript(t *testing.T) {
+	ctx, a := localAgent(t)
+	in := "in put"
+	for _, portable := range []bool{true, false} {
+		jid := fmt.Sprintf("j6.%d", map[bool]int{true: 1, false: 2}[portable])
+		h, err := a.Launch(ctx, agent.Spec{JID: jid, Dir: t.TempDir(), Portable: portable, Stdin: &in, Limit: 30,
+			Script: `read -r x < /proc/$$/comm; read -r y; printf '%s|%s' "$x" "$y"; echo oops >&2; exit 4`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := a.Wait(ctx, jid)
+		if err != nil || o.Kind != agent.Done || o.RC != 4 {
+			t.Fatalf("portable %v: outcome %+v %v", portable, o, err)
+		}
+		out, err := a.Collect(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		comm, got, _ := strings.Cut(string(out.Stdout), "|")
+		runner := comm == "bash" || comm == "gorun-job" || comm == "sh" || comm == "dash"
+		if got != in || string(out.Stderr) != "oops\n" || (portable && !runner) || (!portable && comm != "sh" && comm != "dash") {
+			t.Errorf("portable %v: stdout %q stderr %q", portable, out.Stdout, out.Stderr)
+		}
+		if portable && comm != "bash" {
+			if _, err := exec.LookPath("bash"); err == nil {
+				t.Errorf("portable: ran in %q, want the runner (bash)", comm)
+			}
+		}
+	}
+}

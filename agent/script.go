@@ -7,7 +7,9 @@ package agent
 // "D <jid> <rc>" (done), "T <jid>" (killed by the target-side watchdog),
 // "X <jid>" (gone without an exit status).
 //
-// The runner starts the job's command only after it wrote its pid and
+// A portable script (the command module's line, which means the same in
+// sh and bash) runs in a subshell of the runner, without an exec of
+// /bin/sh; any other under /bin/sh. The runner starts the job's command only after it wrote its pid and
 // start time, and tells the launch so by closing fd 4 (see gl). It writes
 // rc and pid in place (no mv: each is one short write,
 // and readers take an empty file for "not yet": gw waits for rc to have a
@@ -21,8 +23,10 @@ umask 077
 _GNS=; for _t in setsid mkdir mv rm cat wc sleep; do command -v $_t >/dev/null 2>&1 || _GNS="${_GNS:+$_GNS, }$_t"; done
 _gq() { printf '%s' "$1" | tr '\n' ' '; }
 _GSH=/bin/sh; command -v bash >/dev/null 2>&1 && _GSH=bash
-_gdir() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}";; *) printf '%s' "$1";; esac; }
-_GR='j=$1 jid=$2 lim=$3 grace=$4
+# _gdir sets _b to directory $1 with a leading ~ expanded (a variable, not
+# output: a command substitution would fork)
+_gdir() { case $1 in "~") _b=$HOME;; "~/"*) _b="$HOME/${1#"~/"}";; *) _b=$1;; esac; }
+_GR='j=$1 jid=$2 lim=$3 grace=$4 portable=$5
 [ -s "$j/pid" ] || echo $$ > "$j/pid"
 _gt() { if [ -n "${EPOCHREALTIME:-}" ]; then _t=$EPOCHREALTIME; printf "%(%Y-%m-%d %H:%M:%S)T.%s\n" "${_t%[.,]*}" "${_t#*[.,]}"; else date "+%Y-%m-%d %H:%M:%S.%N"; fi; }
 _gt > "$j/start" 2>/dev/null
@@ -36,7 +40,8 @@ if [ "$lim" -gt 0 ]; then
   wd=$!
 fi
 exec 4>&-
-/bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"
+if [ "$portable" = 1 ]; then ( . "$j/cmd" ) < "$j/stdin" > "$j/stdout" 2> "$j/stderr"
+else /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; fi
 rc=$?
 _gt > "$j/end" 2>/dev/null
 [ -n "$wd" ] && kill $wd 2>/dev/null
@@ -44,12 +49,12 @@ echo $rc > "$j/rc"
 echo "D $jid $rc" >&3'
 gl() {
   if [ -n "$_GNS" ]; then echo "ERR not found on the target (PATH=$PATH): $_GNS; gorun's async wrapper needs them (setsid: util-linux or busybox)"; return; fi
-  _b=$(_gdir "$2"); _j="$_b/$1"
-  if ! _e=$(mkdir -p "$_j" 2>&1); then echo "ERR could not create directory: $_b - $(_gq "$_e")"; return; fi
+  _gdir "$2"; _j="$_b/$1"
+  if ! mkdir -p "$_j" 2>/dev/null; then _e=$(mkdir -p "$_j" 2>&1); echo "ERR could not create directory: $_b - $(_gq "$_e")"; return; fi
   if ! printf '%s' "$5" > "$_j/cmd" 2>/dev/null; then echo "ERR could not write to $_j"; return; fi
   if [ "$6" = 1 ]; then printf '%s' "$7" > "$_j/stdin"; else : > "$_j/stdin"; fi
   if [ -e "$_j/pid" ] || [ -e "$_j/rc" ]; then rm -f "$_j/pid" "$_j/rc"; fi
-  _p=$(setsid $_GSH -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" 3>&2 4>&1 </dev/null >/dev/null 2>&1 & echo $!)
+  _p=$(setsid $_GSH -c "$_GR" gorun-job "$_j" "$1" "$3" "$4" "$8" 3>&2 4>&1 </dev/null >/dev/null 2>&1 & echo $!)
   # setsid execs the runner in the background child (not a group leader,
   # so it does not fork): $! is the job's pid and process group. The
   # runner holds the substitution's pipe (fd 4) until it starts the
@@ -71,7 +76,7 @@ gw() {
   echo OK
 }
 gs() {
-  _b=$(_gdir "$2"); _j="$_b/$1"
+  _gdir "$2"; _j="$_b/$1"
   if [ -s "$_j/pid" ]; then echo "OK $(cat "$_j/pid") $_j"; elif [ -d "$_j" ]; then echo "OK 0 $_j"; else echo "OK -1 $_j"; fi
 }
 # _gf frames a file as it is, up to its first MiB (maxFrame in agent.go);

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -860,4 +861,39 @@ func TestDefaultKeysAndFiles(t *testing.T) {
 		t.Setenv("SSH_AUTH_SOCK", startAgent(t, key))
 		mustExec(t, get(t, newPool(t, Config{}), tg), "true", nil)
 	})
+}
+
+// TestStartProgram: a program started by itself runs under the login
+// shell's exec (no /bin/sh in between: its parent is sshd's session
+// process), whatever the login shell is known to be; anything but an
+// absolute path and plain words is refused.
+func TestStartProgram(t *testing.T) {
+	t.Parallel()
+	_, c, _ := oneHost(t)
+	ps := c.(ProgramStarter)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := ps.StartProgram(ctx, "/bin/sh", "-s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := io.WriteString(p.Stdin, "echo \"$0\"; read -r x < /proc/$PPID/comm; echo \"$x\"; exit 3\n"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(p.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out); got != "/bin/sh\nsshd\n" {
+		t.Errorf("output %q, want /bin/sh and a parent sshd", got)
+	}
+	if err := p.Wait(); err == nil || !strings.Contains(err.Error(), "3") {
+		t.Errorf("exit: %v, want status 3", err)
+	}
+	for _, argv := range [][]string{{"sh", "-s"}, {"/bin/sh", "-c", "echo hi"}, {"/bin/sh", "$HOME"}, {}} {
+		if _, err := ps.StartProgram(ctx, argv...); err == nil {
+			t.Errorf("StartProgram(%q) started", argv)
+		}
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -56,6 +58,42 @@ type Starter interface {
 // lasts until the command ends or Close is called. The session takes one of
 // the connection's MaxSessions slots for its whole life.
 func (c *sshConn) Start(ctx context.Context, cmd string) (*Proc, error) {
+	return c.start(ctx, func(lc *liveClient) string {
+		if login, _ := lc.login.get(); posixShells[login] {
+			return "exec /bin/sh -c " + shellQuote(cmd)
+		}
+		return "/bin/sh -c " + shellQuote(cmd)
+	})
+}
+
+// ProgramStarter is a Starter that can start a program by itself: its
+// absolute path and plain words, which every login shell (sh, bash, zsh,
+// fish, csh…) runs the same, so the login shell execs it with no /bin/sh
+// in between.
+type ProgramStarter interface {
+	StartProgram(ctx context.Context, argv ...string) (*Proc, error)
+}
+
+// plainWord is a word no shell gives a meaning to.
+var plainWord = regexp.MustCompile(`^[A-Za-z0-9_./=+:-]+$`)
+
+// StartProgram is Start for a program (see ProgramStarter).
+func (c *sshConn) StartProgram(ctx context.Context, argv ...string) (*Proc, error) {
+	if len(argv) == 0 || !strings.HasPrefix(argv[0], "/") {
+		return nil, fmt.Errorf("starting a program on %s: %q is not an absolute path", c.ep.hostPort(), argv)
+	}
+	for _, w := range argv {
+		if !plainWord.MatchString(w) {
+			return nil, fmt.Errorf("starting a program on %s: %q is not a plain word", c.ep.hostPort(), w)
+		}
+	}
+	line := "exec " + strings.Join(argv, " ")
+	return c.start(ctx, func(*liveClient) string { return line })
+}
+
+// start runs the command line that line makes for the connection's live
+// client in a session of its own (see Start).
+func (c *sshConn) start(ctx context.Context, line func(*liveClient) string) (*Proc, error) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -81,11 +119,7 @@ func (c *sshConn) Start(ctx context.Context, cmd string) (*Proc, error) {
 		release()
 		return nil, fmt.Errorf("session pipes on %s: %w", c.ep.hostPort(), err)
 	}
-	line := "exec /bin/sh -c " + shellQuote(cmd)
-	if login, _ := lc.login.get(); !posixShells[login] {
-		line = "/bin/sh -c " + shellQuote(cmd)
-	}
-	if err := sess.Start(line); err != nil {
+	if err := sess.Start(line(lc)); err != nil {
 		sess.Close()
 		release()
 		return nil, c.ep.lostError(err)
