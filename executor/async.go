@@ -108,7 +108,7 @@ func (e *Executor) runAsync(ctx context.Context, d *queue.Delivery, entry status
 				return
 			}
 		}
-		h, err = a.Launch(ctx, agent.Spec{JID: j.ID, Dir: j.AsyncDir, Script: form.Script, Stdin: form.Stdin, Limit: j.Async})
+		h, err = a.Launch(ctx, agent.Spec{JID: j.ID, Dir: j.AsyncDir, Script: form.Script, Portable: form.Portable, Stdin: form.Stdin, Limit: j.Async})
 		if err != nil {
 			var le *agent.LaunchError
 			if errors.As(err, &le) {

@@ -14,6 +14,10 @@ import (
 type Async struct {
 	// Script is the POSIX sh script the job runs.
 	Script string
+	// Portable says Script means the same in every shell of
+	// connection.PortableExecer's (the command module's line): the job's
+	// runner may run it itself rather than through /bin/sh.
+	Portable bool
 	// Stdin, if not nil, is fed to the script.
 	Stdin *string
 	// Precheck, if not nil, runs before the launch; a non-nil result means
@@ -58,8 +62,9 @@ func AsyncOf(j *job.Job) (*Async, map[string]any, error) {
 		}
 		check := j.CheckMode
 		return &Async{
-			Script: cmd.ScriptLine(),
-			Stdin:  cmd.Stdin,
+			Script:   cmd.ScriptLine(),
+			Portable: true, // as the synchronous form's (runCommand)
+			Stdin:    cmd.Stdin,
 			Precheck: func(ctx context.Context, c connection.Conn) (map[string]any, error) {
 				return cmd.precheck(ctx, c, check)
 			},
@@ -70,7 +75,7 @@ func AsyncOf(j *job.Job) (*Async, map[string]any, error) {
 		if v, ok := j.Args["data"]; ok {
 			data = str(v)
 		}
-		return &Async{Script: "echo pong", Finish: func(o Output) map[string]any {
+		return &Async{Script: "echo pong", Portable: true, Finish: func(o Output) map[string]any {
 			if o.RC != 0 {
 				return map[string]any{"failed": true, "changed": false, "rc": o.RC, "msg": "ping failed: " + text(o.Stderr)}
 			}
