@@ -147,10 +147,10 @@ func (s *Store) FollowEnd(jid string) (*Subscription, error) {
 // stateKey starts a record's state as stored.
 var stateKey = []byte(`"state":"`)
 
-// storedState reads the state of a stored record without decoding it: the
-// state is its first key that is not a string's (jid, run_id, host, task
-// and module come before it, strings whose quotes are escaped), so the
-// first "state":" is the record's own (TestStoredState pins the order).
+// storedState reads the state of a stored record without decoding it.
+// Only jid, run_id, host, task and module come before the state, all of
+// them strings, in which a quote is always escaped: the first "state":"
+// in the bytes is the record's own (TestStoredState pins the order).
 func storedState(raw []byte) (job.State, bool) {
 	i := bytes.Index(raw, stateKey)
 	if i < 0 {
