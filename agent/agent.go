@@ -47,6 +47,10 @@ const (
 type Outcome struct {
 	Kind Kind
 	RC   int
+	// Output, when not nil, is the job's whole output, told with its end:
+	// a job that wrote nothing on stdout and stderr reports its times on
+	// its end's line, so that it needs no Collect.
+	Output *Output
 }
 
 // Spec describes a job to launch.
@@ -209,6 +213,10 @@ func (a *Agent) readNotes(r io.Reader) {
 				continue
 			}
 			o = Outcome{Kind: Done, RC: rc}
+			if len(f) == 7 { // "D jid rc start end", times of two words each
+				o.Output = &Output{Finished: true, RC: rc,
+					Start: timestamp([]byte(f[3] + " " + f[4])), End: timestamp([]byte(f[5] + " " + f[6]))}
+			}
 		case "T":
 			o = Outcome{Kind: Timeout}
 		case "X":

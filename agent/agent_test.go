@@ -352,22 +352,11 @@ func TestRunnerShell(t *testing.T) {
 	if err != nil {
 		t.Skip("no bash here")
 	}
-	// a PATH with the tools the wrapper needs, without bash
-	bare := t.TempDir()
-	for _, tool := range []string{"setsid", "mkdir", "mv", "rm", "cat", "wc", "sleep", "date", "head", "tr"} {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p, filepath.Join(bare, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, c := range []struct {
 		name, path, runner string
 	}{
 		{"bash", filepath.Dir(bash) + ":" + os.Getenv("PATH"), "bash"},
-		{"sh", bare, "sh"},
+		{"sh", barePath(t), "sh"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("PATH", c.path)
@@ -429,5 +418,57 @@ func TestPortableScript(t *testing.T) {
 				t.Errorf("portable: ran in %q, want the runner (bash)", comm)
 			}
 		}
+	}
+}
+
+// barePath returns a PATH with the tools the async wrapper needs, and no
+// bash.
+func barePath(t *testing.T) string {
+	t.Helper()
+	bare := t.TempDir()
+	for _, tool := range []string{"setsid", "mkdir", "mv", "rm", "cat", "wc", "sleep", "date", "head", "tr"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p, filepath.Join(bare, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bare
+}
+
+// TestQuietJobEnd: a job that writes no output tells its times with its
+// end (Outcome.Output: no collect needed), the same as a collect reads,
+// under bash and under sh; a job with output does not.
+func TestQuietJobEnd(t *testing.T) {
+	for name, path := range map[string]string{"bash": os.Getenv("PATH"), "sh": barePath(t)} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("PATH", path)
+			ctx, a := localAgent(t)
+			for i, script := range []string{"exit 5", "echo out; exit 5"} {
+				jid := fmt.Sprintf("j7.%d", i)
+				h, err := a.Launch(ctx, agent.Spec{JID: jid, Dir: t.TempDir(), Script: script, Portable: true, Limit: 30})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o, err := a.Wait(ctx, jid)
+				if err != nil || o.Kind != agent.Done || o.RC != 5 {
+					t.Fatalf("%q: outcome %+v %v", script, o, err)
+				}
+				out, err := a.Collect(ctx, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case i == 1 && o.Output != nil:
+					t.Errorf("%q: told its output with its end: %+v", script, *o.Output)
+				case i == 0 && o.Output == nil:
+					t.Errorf("%q: no output told with the end", script)
+				case i == 0 && (*o.Output).Start != out.Start || i == 0 && (*o.Output).End != out.End || i == 0 && !o.Output.Finished:
+					t.Errorf("%q: told %+v, collected %+v", script, *o.Output, out)
+				}
+			}
+		})
 	}
 }

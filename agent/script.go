@@ -4,7 +4,8 @@ package agent
 // executor calls, one request a line. Responses go to stdout ("OK ...",
 // "ERR ...", or framed files "F <bytes>\n<content>"); job notifications go
 // to stderr, one line each, from the job runners themselves (fd 3):
-// "D <jid> <rc>" (done), "T <jid>" (killed by the target-side watchdog),
+// "D <jid> <rc>" (done; "D <jid> <rc> <start> <end>" when the job wrote no
+// output, which then needs no collect), "T <jid>" (killed by the target-side watchdog),
 // "X <jid>" (gone without an exit status).
 //
 // A portable script (the command module's line, which means the same in
@@ -28,8 +29,8 @@ _GSH=/bin/sh; command -v bash >/dev/null 2>&1 && _GSH=bash
 _gdir() { case $1 in "~") _b=$HOME;; "~/"*) _b="$HOME/${1#"~/"}";; *) _b=$1;; esac; }
 _GR='j=$1 jid=$2 lim=$3 grace=$4 portable=$5
 [ -s "$j/pid" ] || echo $$ > "$j/pid"
-_gt() { if [ -n "${EPOCHREALTIME:-}" ]; then _t=$EPOCHREALTIME; printf "%(%Y-%m-%d %H:%M:%S)T.%s\n" "${_t%[.,]*}" "${_t#*[.,]}"; else date "+%Y-%m-%d %H:%M:%S.%N"; fi; }
-_gt > "$j/start" 2>/dev/null
+_gt() { if [ -n "${EPOCHREALTIME:-}" ]; then _t=$EPOCHREALTIME; printf -v _ts "%(%Y-%m-%d %H:%M:%S)T.%s" "${_t%[.,]*}" "${_t#*[.,]}"; else _ts=$(date "+%Y-%m-%d %H:%M:%S.%N" 2>/dev/null); fi; }
+_gt; _s=$_ts; echo "$_s" > "$j/start"
 wd=
 if [ "$lim" -gt 0 ]; then
   ( trap "kill \$s 2>/dev/null; exit 0" TERM
@@ -43,10 +44,10 @@ exec 4>&-
 if [ "$portable" = 1 ]; then ( . "$j/cmd" ) < "$j/stdin" > "$j/stdout" 2> "$j/stderr"
 else /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; fi
 rc=$?
-_gt > "$j/end" 2>/dev/null
+_gt; echo "$_ts" > "$j/end"
 [ -n "$wd" ] && kill $wd 2>/dev/null
 echo $rc > "$j/rc"
-echo "D $jid $rc" >&3'
+if [ -s "$j/stdout" ] || [ -s "$j/stderr" ]; then echo "D $jid $rc" >&3; else echo "D $jid $rc $_s $_ts" >&3; fi'
 gl() {
   if [ -n "$_GNS" ]; then echo "ERR not found on the target (PATH=$PATH): $_GNS; gorun's async wrapper needs them (setsid: util-linux or busybox)"; return; fi
   _gdir "$2"; _j="$_b/$1"

@@ -378,11 +378,16 @@ func (e *Executor) complete(d *queue.Delivery, rec *job.Record, rev uint64, form
 	} else {
 		cur, mine = e.owned(ctx, j.ID, rec.Attempt)
 	}
-	out, err := a.Collect(ctx, h)
-	if err != nil {
-		log.Warn("collecting async job output", "err", err)
-		e.handBack(d, log)
-		return false
+	var out agent.Output
+	if o.Output != nil {
+		out = *o.Output // no output: told with the end, nothing to collect
+	} else {
+		var err error
+		if out, err = a.Collect(ctx, h); err != nil {
+			log.Warn("collecting async job output", "err", err)
+			e.handBack(d, log)
+			return false
+		}
 	}
 	var result map[string]any
 	state := job.StateFinished
