@@ -48,7 +48,7 @@ func (pr *playRun) runOnce(ctx context.Context, st *scoped, h *hostState, vars m
 			return map[string]any{"failed": true, "msg": templateErr(err)}, true
 		}
 		return map[string]any{"failed": true, "msg": fmt.Sprintf(
-			"The task includes an option with an undefined variable. The error was: %s\n\n%s", templateErr(err), errorContext(t.Pos))}, true
+			"The task includes an option with an undefined variable. The error was: %s\n\n%s", templateErr(err), playbook.ErrorContext(t.Pos))}, true
 	}
 	if info.Controller {
 		return pr.controller(ctx, st, info, args, vars)
@@ -574,12 +574,6 @@ func (pr *playRun) runAsync(ctx context.Context, j *job.Job, h *hostState, ev *E
 			return map[string]any{"failed": true, "msg": "interrupted"}, true
 		}
 	}
-}
-
-// errorContext renders Ansible's "The error appears to be in ..." text for a
-// position in a playbook.
-func errorContext(pos playbook.Pos) string {
-	return playbook.ErrorContext(pos)
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

@@ -265,7 +265,7 @@ func (pr *playRun) when(conds []any, vars map[string]any, t *playbook.Task) (boo
 	for _, c := range conds {
 		ok, err := pr.cond(c, vars)
 		if err != nil {
-			return false, fmt.Errorf("%s\n\n%s", err.Error(), errorContext(t.Pos))
+			return false, fmt.Errorf("%s\n\n%s", err.Error(), playbook.ErrorContext(t.Pos))
 		}
 		if !ok {
 			return false, nil
@@ -505,23 +505,12 @@ func (pr *playRun) allConds(conds []any, vars map[string]any) (bool, error) {
 	return true, nil
 }
 
-func (pr *playRun) intKeyword(v any, vars map[string]any) (int, error) {
-	if s, ok := v.(string); ok {
-		rv, err := pr.r.tmpl.Value(s, vars)
-		if err != nil {
-			return 0, errors.New(templateErr(err))
-		}
-		v = rv
-	}
-	return toInt(v)
-}
-
 // intField is an integer task keyword (async, poll, retries, delay)
 // templated and converted as Ansible's post_validate does, failing with its
 // words: field is the attribute's name in Ansible (async is async_val).
 func (pr *playRun) intField(t *playbook.Task, field string, raw any, vars map[string]any) (int, error) {
 	withContext := func(msg string) error {
-		if ctx := errorContext(t.Pos); ctx != "" {
+		if ctx := playbook.ErrorContext(t.Pos); ctx != "" {
 			msg += "\n\n" + ctx
 		}
 		return errors.New(msg)
