@@ -37,7 +37,7 @@ func (c *sshConn) Exec(ctx context.Context, cmd string, stdin []byte) (*Result, 
 }
 
 // ExecPortable is Exec for a portable command line: one that means the
-// same in every shell of portableShells (see PortableExecer). When the
+// same in every portableShell (see PortableExecer). When the
 // login shell is one of them, the command runs in it directly, without
 // exec'ing /bin/sh first.
 func (c *sshConn) ExecPortable(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
@@ -105,7 +105,7 @@ func (c *sshConn) exec(ctx context.Context, cmd string, stdin []byte, portable b
 // more exec per command.
 //
 // A portable cmd (see PortableExecer) runs in the login shell itself when
-// that is one of portableShells: "echo $$ >&2; cmd".
+// that is a portableShell: "echo $$ >&2; cmd".
 //
 // Until the login shell is known (a new connection's first commands), a
 // first /bin/sh prints "pid $SHELL" (sshd sets SHELL to the login shell),
@@ -116,7 +116,7 @@ func wrapCommand(cmd string, login string, known, portable bool) string {
 		return "exec /bin/sh -c " + shellQuote(`echo "$$ $SHELL" >&2; `+cmd)
 	case !known:
 		return `exec /bin/sh -c 'echo "$$ $SHELL" >&2; exec /bin/sh -c "$1"' /bin/sh ` + shellQuote(cmd)
-	case portable && portableShells[login]:
+	case portable && portableShell(login):
 		return "echo $$ >&2; " + cmd
 	case posixShells[login]:
 		return "echo $$ >&2; exec /bin/sh -c " + shellQuote(cmd)
@@ -131,12 +131,10 @@ var posixShells = map[string]bool{
 	"mksh": true, "pdksh": true, "oksh": true, "zsh": true, "yash": true, "posh": true,
 }
 
-// portableShells are the posixShells that run a portable command line as
-// /bin/sh would (zsh does not split unquoted words).
-var portableShells = map[string]bool{
-	"sh": true, "bash": true, "dash": true, "ash": true, "ksh": true, "ksh93": true,
-	"mksh": true, "pdksh": true, "oksh": true, "yash": true, "posh": true,
-}
+// portableShell reports whether login runs a portable command line as
+// /bin/sh would: the posixShells but zsh (which does not split unquoted
+// words).
+func portableShell(login string) bool { return posixShells[login] && login != "zsh" }
 
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string {
