@@ -318,12 +318,12 @@ func (a *Agent) requestLine(ctx context.Context, low bool, lineFn func() string,
 			done <- fmt.Errorf("%w: %v", ErrLost, err)
 			return
 		}
-		first, err := a.out.ReadString('\n')
+		first, err := a.nextLine()
 		if err != nil {
-			done <- fmt.Errorf("%w: %v", ErrLost, err)
+			done <- err
 			return
 		}
-		done <- read(strings.TrimRight(first, "\n"))
+		done <- read(first)
 	}()
 	select {
 	case err := <-done:
@@ -335,6 +335,16 @@ func (a *Agent) requestLine(ctx context.Context, low bool, lineFn func() string,
 	case <-a.dead:
 		return ErrLost
 	}
+}
+
+// nextLine reads the next line of the agent's responses, without its
+// newline; ErrLost if the session ended.
+func (a *Agent) nextLine() (string, error) {
+	l, err := a.out.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrLost, err)
+	}
+	return strings.TrimRight(l, "\n"), nil
 }
 
 func okFields(first string) ([]string, error) {
@@ -558,38 +568,37 @@ func (a *Agent) collectBatch(ctx context.Context) error {
 		return b.String()
 	}
 	err := a.requestLine(ctx, false, line, func(first string) error {
+		// the response's lines: the first one, read already, then the next
+		unread := true
+		next := func() (string, error) {
+			if unread {
+				unread = false
+				return first, nil
+			}
+			return a.nextLine()
+		}
 		outs := make([]Output, len(batch))
 		removing := false
-		read := false // the first line is the one read
 		for i, c := range batch {
 			removing = removing || c.remove
 			if !c.collect {
 				continue
 			}
-			if read {
-				l, err := a.out.ReadString('\n')
-				if err != nil {
-					return fmt.Errorf("%w: %v", ErrLost, err)
-				}
-				first = strings.TrimRight(l, "\n")
-			}
-			read = true
-			out, err := a.readOutput(first)
+			l, err := next()
 			if err != nil {
 				return err
 			}
-			outs[i] = out
+			if outs[i], err = a.readOutput(l); err != nil {
+				return err
+			}
 		}
 		if removing {
 			// the directories are gone once the agent says so
-			if read {
-				l, err := a.out.ReadString('\n')
-				if err != nil {
-					return fmt.Errorf("%w: %v", ErrLost, err)
-				}
-				first = strings.TrimRight(l, "\n")
+			l, err := next()
+			if err != nil {
+				return err
 			}
-			if _, err := okFields(first); err != nil {
+			if _, err := okFields(l); err != nil {
 				return err
 			}
 		}
@@ -622,11 +631,10 @@ func (a *Agent) readOutput(first string) (Output, error) {
 	line := first
 	for i := range frames {
 		if i > 0 {
-			l, err := a.out.ReadString('\n')
-			if err != nil {
-				return o, fmt.Errorf("%w: %v", ErrLost, err)
+			var err error
+			if line, err = a.nextLine(); err != nil {
+				return o, err
 			}
-			line = strings.TrimRight(l, "\n")
 		}
 		n, err := strconv.Atoi(strings.TrimPrefix(line, "F "))
 		if !strings.HasPrefix(line, "F ") || err != nil {

@@ -5,20 +5,20 @@ package agent
 // "ERR ...", or framed files "F <bytes>\n<content>"); job notifications go
 // to stderr, one line each, from the job runners themselves (fd 3):
 // "D <jid> <rc>" (done; "D <jid> <rc> <start> <end>" when the job wrote no
-// output, which then needs no collect), "T <jid>" (killed by the target-side watchdog),
-// "X <jid>" (gone without an exit status).
+// output, which then needs no collect), "T <jid>" (killed by the
+// target-side watchdog), "X <jid>" (gone without an exit status).
 //
-// A portable script (the command module's line, which means the same in
-// sh and bash) runs in a subshell of the runner, without an exec of
-// /bin/sh; any other under /bin/sh. The runner starts the job's command only after it wrote its pid and
-// start time, and tells the launch so by closing fd 4 (see gl). It writes
-// rc and pid in place (no mv: each is one short write,
-// and readers take an empty file for "not yet": gw waits for rc to have a
-// size, collects come after the notification, gs reads pid only when it
-// has one). It runs under bash when the target has it, whose
-// $EPOCHREALTIME gives the start and end times without a process (one
-// exec of bash costs less than the two of date it saves); under another
-// sh, or a bash older than 5.0, date writes them.
+// The job's runner runs under bash when the target has it, whose
+// $EPOCHREALTIME gives the start and end times without a process (one exec
+// of bash costs less than the two of date it saves); under another sh, or a
+// bash older than 5.0, date writes them. It starts the job's command only
+// after it wrote its pid and start time, and tells the launch so by
+// closing fd 4 (see gl). A portable script (the command module's line,
+// which means the same in sh and bash) runs in a subshell of the runner,
+// any other under /bin/sh. The runner writes rc and pid in place (no mv:
+// each is one short write, and readers take an empty file for "not yet":
+// gw waits for rc to have a size, collects come after the notification, gs
+// reads pid only when it has one).
 const prelude = `
 umask 077
 _GNS=; for _t in setsid mkdir mv rm cat wc sleep; do command -v $_t >/dev/null 2>&1 || _GNS="${_GNS:+$_GNS, }$_t"; done

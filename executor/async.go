@@ -185,7 +185,7 @@ const (
 func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, rev uint64, h agent.Handle, launched time.Time, log *slog.Logger) (remoteSet, uint64, error) {
 	if rev > 0 && rec.Remote == nil {
 		r := *rec
-		r.Remote = &job.Remote{Dir: h.Dir, PID: h.PID, ResultsFile: h.Dir, Launched: launched}
+		r.Remote = remoteOf(h, launched)
 		nrev, err := e.st.Update(ctx, &r, rev)
 		if err == nil {
 			*rec = r
@@ -210,7 +210,7 @@ func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, r
 		if cur.Remote != nil && cur.Remote.PID == h.PID && !cur.Remote.Launched.IsZero() {
 			launched = cur.Remote.Launched
 		}
-		cur.Remote = &job.Remote{Dir: h.Dir, PID: h.PID, ResultsFile: h.Dir, Launched: launched}
+		cur.Remote = remoteOf(h, launched)
 		*rec = *cur
 		return true
 	})
@@ -222,6 +222,11 @@ func (e *Executor) setRemote(ctx context.Context, jid string, rec *job.Record, r
 		return set, 0, nil
 	}
 	return set, ent.Revision, nil
+}
+
+// remoteOf is the record's handle of a job launched (at launched) as h.
+func remoteOf(h agent.Handle, launched time.Time) *job.Remote {
+	return &job.Remote{Dir: h.Dir, PID: h.PID, ResultsFile: h.Dir, Launched: launched}
 }
 
 // monitor follows a launched async job until it ends, kills it at its time
