@@ -34,9 +34,16 @@ func pools(t *testing.T) (*connection.Pool, *agent.Pool) {
 func localAgent(t *testing.T) (context.Context, *agent.Agent) {
 	t.Helper()
 	_, ap := pools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return agentOn(t, ap, job.Target{Host: "localhost", Connection: "local"}, 20*time.Second)
+}
+
+// agentOn gets ap's agent on tg, with a context that ends with the test
+// (timeout at most).
+func agentOn(t *testing.T, ap *agent.Pool, tg job.Target, timeout time.Duration) (context.Context, *agent.Agent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
-	a, err := ap.Get(ctx, job.Target{Host: "localhost", Connection: "local"})
+	a, err := ap.Get(ctx, tg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +59,7 @@ func TestLaunchWaitCollect(t *testing.T) {
 	_, ap := pools(t)
 	for name, tg := range targets(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			a, err := ap.Get(ctx, tg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ctx, a := agentOn(t, ap, tg, 20*time.Second)
 			dir := t.TempDir()
 			in := "input line"
 			h, err := a.Launch(ctx, agent.Spec{JID: "j1.1", Dir: dir, Script: "read x; echo \"got $x\"; echo 'it''s' >&2; sleep 0.3; exit 7", Stdin: &in, Limit: 30})
@@ -99,12 +101,7 @@ func TestLaunchWaitCollect(t *testing.T) {
 func TestJobSurvivesAgentAndReattach(t *testing.T) {
 	_, ap := pools(t)
 	tg := job.Target{Host: "localhost", Connection: "local"}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a, err := ap.Get(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, a := agentOn(t, ap, tg, 20*time.Second)
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "marker")
 	h, err := a.Launch(ctx, agent.Spec{JID: "j2.1", Dir: dir, Script: "sleep 1; echo done > " + marker + "; echo out"})
@@ -143,14 +140,7 @@ func TestJobSurvivesAgentAndReattach(t *testing.T) {
 }
 
 func TestKillProcessGroup(t *testing.T) {
-	_, ap := pools(t)
-	tg := job.Target{Host: "localhost", Connection: "local"}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a, err := ap.Get(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, a := localAgent(t)
 	dir := t.TempDir()
 	h, err := a.Launch(ctx, agent.Spec{JID: "j3.1", Dir: dir, Script: "sleep 300 & sleep 300; wait"})
 	if err != nil {
@@ -267,17 +257,13 @@ func TestCollectRemoveBatched(t *testing.T) {
 	_, ap := pools(t)
 	for name, tg := range targets(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			a, err := ap.Get(ctx, tg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ctx, a := agentOn(t, ap, tg, 20*time.Second)
 			dir := t.TempDir()
 			const n = 6
 			hs := make([]agent.Handle, n)
 			for i := range hs {
 				jid := fmt.Sprintf("cr%d.1", i)
+				var err error
 				if hs[i], err = a.Launch(ctx, agent.Spec{JID: jid, Dir: dir, Script: fmt.Sprintf("echo out%d; exit %d", i, i), Limit: 30}); err != nil {
 					t.Fatal(err)
 				}

@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +16,7 @@ func TestCollectCutsBigOutput(t *testing.T) {
 	const mib = 1 << 20
 	for name, tg := range targets(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			a, err := ap.Get(ctx, tg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ctx, a := agentOn(t, ap, tg, 30*time.Second)
 			dir := t.TempDir()
 			cases := []struct {
 				jid, script    string

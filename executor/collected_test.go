@@ -60,14 +60,7 @@ func TestTakeoverRecordsCollectedEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			// the dead executor's delivery: taken, never acked
-			p, err := env.Queue.Puller()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.Next(ctx); err != nil {
-				t.Fatal(err)
-			}
-			p.Stop()
+			takeUnacked(ctx, t, env.Queue, 1)
 
 			start(t, env, 1)
 			got, err := env.Store.WaitTerminal(ctx, jid, nil)

@@ -10,6 +10,7 @@ import (
 	"github.com/gorun/gorun/executor"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/natstest"
+	"github.com/gorun/gorun/queue"
 )
 
 func start(t *testing.T, env *natstest.Env, forks int) *executor.Executor {
@@ -191,19 +192,26 @@ func TestDeadLetterRecordsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// an executor that takes the message twice and dies each time
-	p, err := env.Queue.Puller()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ {
-		if _, err := p.Next(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p.Stop()
+	takeUnacked(ctx, t, env.Queue, 2)
 	start(t, env, 1)
 	rec, err := env.Store.WaitTerminal(ctx, "j13.1", nil)
 	if err != nil || rec.State != job.StateLost || rec.Msg == "" {
 		t.Fatalf("record %+v %v", rec, err)
+	}
+}
+
+// takeUnacked takes n deliveries from q and never acks them, as an
+// executor that dies holding them.
+func takeUnacked(ctx context.Context, t *testing.T, q *queue.Queue, n int) {
+	t.Helper()
+	p, err := q.Puller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	for range n {
+		if _, err := p.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -81,14 +81,7 @@ func TestGCRemovesEndedJobsDirectories(t *testing.T) {
     - {name: old, command: "true", async: 30, poll: 0}
     - {name: long, command: "sleep 60", async: 120, poll: 0}
 `)
-	r := gorun(t, state, nil, "playbook", "--json", "-i", inv, pb)
-	if r.code != 0 {
-		t.Fatalf("playbook: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	ids := jobIDs(t, r.stdout)
-	if len(ids) != 3 {
-		t.Fatalf("job ids: %v", ids)
-	}
+	ids := playbookJobIDs(t, state, nil, inv, pb, 3)
 	gone, old, long := ids[0], ids[1], ids[2]
 	if w := gorun(t, state, nil, "wait", "--timeout", "60s", gone, old); w.code != 0 {
 		t.Fatalf("wait: exit %d\n%s\n%s", w.code, w.stdout, w.stderr)
@@ -116,7 +109,7 @@ func TestGCRemovesEndedJobsDirectories(t *testing.T) {
 	all := []string{goneDir, oldDir, longDir, filepath.Join(async, "j111.222"), filepath.Join(async, "notajob"), filepath.Join(async, "j333.444")}
 
 	// --dry-run says what would go, removes nothing
-	r = gorun(t, state, nil, "gc", "-i", inv, "--dry-run")
+	r := gorun(t, state, nil, "gc", "-i", inv, "--dry-run")
 	expectGC(t, r, 0,
 		[]string{h + ": would remove " + goneDir + " (no job record; changed 200h", h + ": kept " + longDir + " (running, pid ",
 			h + ": would delete 0 job records", "gc: would remove 1 job directories and 0 job records on 1 hosts (older than 168h0m0s)"},
@@ -210,14 +203,7 @@ func TestRetentionExpiresRecordsAndGCRemovesTheirDirectories(t *testing.T) {
   tasks:
     - {command: "true", async: 30, poll: 1}
 `)
-	r := gorun(t, state, env, "playbook", "--json", "-i", inv, pb)
-	if r.code != 0 {
-		t.Fatalf("playbook: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	ids := jobIDs(t, r.stdout)
-	if len(ids) != 1 {
-		t.Fatalf("job ids: %v", ids)
-	}
+	ids := playbookJobIDs(t, state, env, inv, pb, 1)
 	jid := ids[0]
 	// a polled job's directory is removed when it is reported: put one back,
 	// as a job whose end went unreported would leave it
@@ -284,7 +270,7 @@ func TestRetentionExpiresRecordsAndGCRemovesTheirDirectories(t *testing.T) {
 
 	// gc's horizon is the retention: the expired job's directory goes
 	f.Stop(1)
-	r = gorun(t, state, env, "gc", "-i", inv)
+	r := gorun(t, state, env, "gc", "-i", inv)
 	expectGC(t, r, 4, []string{"h01: removed " + jobDir + " (no job record", "h02: UNREACHABLE! ", "(older than 2s)"}, nil)
 	if exists(jobDir) {
 		t.Fatalf("%s not removed", jobDir)

@@ -15,6 +15,22 @@ import (
 )
 
 // jobIDs returns the ansible_job_id values of a --json run's results.
+// playbookJobIDs runs gorun playbook --json on pb (with state and env as
+// gorun does) and returns its n async job ids; it fails unless the run
+// exits 0 with n of them.
+func playbookJobIDs(t *testing.T, state string, env map[string]string, inv, pb string, n int) []string {
+	t.Helper()
+	r := gorun(t, state, env, "playbook", "--json", "-i", inv, pb)
+	if r.code != 0 {
+		t.Fatalf("playbook: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	ids := jobIDs(t, r.stdout)
+	if len(ids) != n {
+		t.Fatalf("job ids: %v", ids)
+	}
+	return ids
+}
+
 func jobIDs(t *testing.T, out string) []string {
 	t.Helper()
 	var doc struct {
@@ -68,14 +84,7 @@ func TestStatusReattachesAfterPlaybookExit(t *testing.T) {
       async: 60
       poll: 0
 `)
-	r := gorun(t, state, nil, "playbook", "--json", "-i", f.InventoryINI(t), pb)
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	ids := jobIDs(t, r.stdout)
-	if len(ids) != 1 {
-		t.Fatalf("job ids: %v", ids)
-	}
+	ids := playbookJobIDs(t, state, nil, f.InventoryINI(t), pb, 1)
 	jid := ids[0]
 	if rec := statusOf(t, state, jid); rec.State != job.StateRunning || rec.Remote == nil {
 		t.Fatalf("right after the run: %+v", rec)
@@ -116,14 +125,7 @@ func TestLaterRunAsyncStatusReattaches(t *testing.T) {
       async: 60
       poll: 0
 `)
-	r := gorun(t, state, nil, "playbook", "--json", "-i", inv, start)
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	ids := jobIDs(t, r.stdout)
-	if len(ids) != 2 {
-		t.Fatalf("job ids: %v", ids)
-	}
+	ids := playbookJobIDs(t, state, nil, inv, start, 2)
 	check := writeFile(t, dir, "check.yml", `
 - hosts: targets
   gather_facts: false
@@ -146,7 +148,7 @@ func TestLaterRunAsyncStatusReattaches(t *testing.T) {
 		m[statusOf(t, state, id).Host] = id
 	}
 	jids, _ = json.Marshal(map[string]any{"jids": m})
-	r = gorun(t, state, nil, "playbook", "-i", inv, "-e", string(jids), check)
+	r := gorun(t, state, nil, "playbook", "-i", inv, "-e", string(jids), check)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
