@@ -162,18 +162,29 @@ func TestKillProcessGroup(t *testing.T) {
 	}
 }
 
+// TestTargetWatchdog: with no executor to kill it, a job past its limit
+// and grace is killed on the target, its whole process group, by the
+// runner under bash and by a watchdog subshell under sh.
 func TestTargetWatchdog(t *testing.T) {
-	ctx, a := localAgent(t)
-	h, err := a.Launch(ctx, agent.Spec{JID: "j4.1", Dir: t.TempDir(), Script: "sleep 300", Limit: 1, Grace: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Follow(ctx, h); err != nil {
-		t.Fatal(err)
-	}
-	o, err := a.Wait(ctx, "j4.1")
-	if err != nil || o.Kind != agent.Timeout {
-		t.Fatalf("outcome %+v %v", o, err)
+	for name, path := range map[string]string{"bash": os.Getenv("PATH"), "sh": barePath(t)} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("PATH", path)
+			ctx, a := localAgent(t)
+			h, err := a.Launch(ctx, agent.Spec{JID: "j4.1", Dir: t.TempDir(), Script: "sleep 300 & sleep 300", Limit: 1, Grace: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Follow(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+			o, err := a.Wait(ctx, "j4.1")
+			if err != nil || o.Kind != agent.Timeout {
+				t.Fatalf("outcome %+v %v", o, err)
+			}
+			if groupAlive(h.PID) {
+				t.Errorf("process group %d alive after the watchdog", h.PID)
+			}
+		})
 	}
 }
 

@@ -15,7 +15,12 @@ package agent
 // after it wrote its pid and start time, and tells the launch so by
 // closing fd 4 (see gl). A portable script (the command module's line,
 // which means the same in sh and bash) runs in a subshell of the runner,
-// any other under /bin/sh. The runner writes rc and pid in place (no mv:
+// any other under /bin/sh. Under bash the runner is its job's watchdog
+// too: it reads the job's exit status from a process substitution with
+// read -t (limit + grace), so a job costs no watchdog subshell and sleep
+// (a watchdog then goes only with its runner: the runner leads the job's
+// process group, which is killed as one); under sh a watchdog subshell
+// sleeps beside the job. The runner writes rc and pid in place (no mv:
 // each is one short write, and readers take an empty file for "not yet":
 // gw waits for rc to have a size, collects come after the notification, gs
 // reads pid only when it has one).
@@ -31,7 +36,18 @@ _GR='j=$1 jid=$2 lim=$3 grace=$4 portable=$5
 [ -s "$j/pid" ] || echo $$ > "$j/pid"
 _gt() { if [ -n "${EPOCHREALTIME:-}" ]; then _t=$EPOCHREALTIME; printf -v _ts "%(%Y-%m-%d %H:%M:%S)T.%s" "${_t%[.,]*}" "${_t#*[.,]}"; else _ts=$(date "+%Y-%m-%d %H:%M:%S.%N" 2>/dev/null); fi; }
 _gt; _s=$_ts; echo "$_s" > "$j/start"
-wd=
+'
+# the time limit: bash reads the job's status from a process substitution
+# with read -t, a watchdog with no process of its own; sh has a watchdog
+# subshell sleep
+if [ "$_GSH" = bash ]; then _GR=$_GR'exec 4>&-
+if [ "$portable" = 1 ]; then exec 5< <( ( . "$j/cmd" ) < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; echo $? )
+else exec 5< <( /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; echo $? ); fi
+if [ "$lim" -gt 0 ]; then read -t $((lim + grace)) rc <&5; else read rc <&5; fi
+[ $? -gt 128 ] && { : > "$j/timeout"; kill -KILL -$$; }
+[ -n "$rc" ] || { wait $! 2>/dev/null; rc=$?; }
+'
+else _GR=$_GR'wd=
 if [ "$lim" -gt 0 ]; then
   ( trap "kill \$s 2>/dev/null; exit 0" TERM
     sleep $((lim + grace)) & s=$!
@@ -44,8 +60,10 @@ exec 4>&-
 if [ "$portable" = 1 ]; then ( . "$j/cmd" ) < "$j/stdin" > "$j/stdout" 2> "$j/stderr"
 else /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; fi
 rc=$?
-_gt; echo "$_ts" > "$j/end"
 [ -n "$wd" ] && kill $wd 2>/dev/null
+'
+fi
+_GR=$_GR'_gt; echo "$_ts" > "$j/end"
 echo $rc > "$j/rc"
 if [ -s "$j/stdout" ] || [ -s "$j/stderr" ]; then echo "D $jid $rc" >&3; else echo "D $jid $rc $_s $_ts" >&3; fi'
 gl() {
