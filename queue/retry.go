@@ -28,7 +28,10 @@ func Transient(err error) bool {
 		return apiErr.Code == 503 ||
 			strings.Contains(strings.ToLower(apiErr.Description), "temporarily unavailable")
 	}
-	return false
+	// the same told without an API error (nats.go's "nats: JetStream
+	// system temporarily unavailable", as a KV watch's consumer can fail
+	// while a node of the cluster is down)
+	return strings.Contains(strings.ToLower(err.Error()), "temporarily unavailable")
 }
 
 // Attempt is how long one try of a retried request may take.

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/queue"
 )
 
 // Listed is a record as a listing (Scan) or Stat found it.
@@ -34,7 +35,13 @@ const listStall = 500 * time.Millisecond
 // expire before they are sent (a bare watch would wait for a write that may
 // never come).
 func (s *Store) Scan(ctx context.Context, f Filter, fn func(Listed) bool) error {
-	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	// opening the watch is retried while the cluster settles (a node lost):
+	// the watch lives as long as ctx, not a try's deadline
+	var w jetstream.KeyWatcher
+	err := queue.Retry(ctx, func(context.Context) (err error) {
+		w, err = s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("listing records: %w", err)
 	}
