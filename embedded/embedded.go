@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,6 +44,11 @@ type Config struct {
 	Forks int
 	// Metrics, if set, counts the in-process executor's jobs and dials.
 	Metrics *metrics.Executor
+	// Runs opens the run queue (GORUN_RUNS and its dispatchers' consumer,
+	// GORUN_LOG, the bundles) at start, as a server that dispatches
+	// submitted runs needs; otherwise Node.OpenRuns opens it when asked. A
+	// playbook run needs none of it (nor the shutdown time of a consumer).
+	Runs bool
 	// Queue and Store override the queue and bucket settings.
 	Queue  queue.Config
 	Store  status.Config
@@ -67,9 +73,10 @@ func (c *Config) validate() error {
 
 // Node is a running embedded gorun.
 type Node struct {
-	Conn     *queue.Conn
-	Queue    *queue.Queue
-	Store    *status.Store
+	Conn  *queue.Conn
+	Queue *queue.Queue
+	Store *status.Store
+	// Runs is the run queue, once open (see Config.Runs and OpenRuns).
 	Runs     *queue.Runs
 	RunStore *status.RunStore
 	Registry *status.Registry
@@ -77,10 +84,12 @@ type Node struct {
 	Pool     *connection.Pool
 	Executor *executor.Executor // nil when Forks is 0
 
-	server *broker.Server // nil when joined another process's server
-	lock   *os.File
-	dir    string
-	log    *slog.Logger
+	server    *broker.Server // nil when joined another process's server
+	lock      *os.File
+	dir       string
+	log       *slog.Logger
+	runsMu    sync.Mutex
+	retention time.Duration // of the run queue's logs and bundles
 }
 
 const (
@@ -161,9 +170,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Store, err = status.Open(ctx, n.Conn.JetStream(), cfg.Store); err != nil {
 		return nil, err
 	}
-	// run output and bundles are kept as long as the records (when created)
-	if n.Runs, err = queue.OpenRuns(ctx, n.Conn, queue.RunsConfig{Retention: cfg.Store.Retention}); err != nil {
-		return nil, err
+	n.retention = cfg.Store.Retention
+	if cfg.Runs {
+		if _, err = n.OpenRuns(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if n.RunStore, err = status.OpenRuns(ctx, n.Conn.JetStream(), cfg.Store); err != nil {
 		return nil, err
@@ -185,6 +196,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	ok = true
 	return n, nil
+}
+
+// OpenRuns returns the run queue, creating its streams, consumer and
+// bundle store the first time (see Config.Runs).
+func (n *Node) OpenRuns(ctx context.Context) (*queue.Runs, error) {
+	n.runsMu.Lock()
+	defer n.runsMu.Unlock()
+	if n.Runs == nil {
+		// run output and bundles are kept as long as the records (when created)
+		r, err := queue.OpenRuns(ctx, n.Conn, queue.RunsConfig{Retention: n.retention})
+		if err != nil {
+			return nil, err
+		}
+		n.Runs = r
+	}
+	return n.Runs, nil
 }
 
 // Owner reports whether this process owns the state directory (started its

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorun/gorun/embedded"
 	"github.com/gorun/gorun/job"
+	"github.com/gorun/gorun/queue"
 	"github.com/gorun/gorun/sshtest"
 	"github.com/gorun/gorun/status"
 )
@@ -380,5 +381,37 @@ func TestEveryJobHasTerminalRecord(t *testing.T) {
 	}
 	if states[job.StateFailed] != 1 || states[job.StateFinished] != 24 {
 		t.Errorf("states: %v", states)
+	}
+}
+
+// TestPlaybookLeavesRunQueueClosed: a playbook run does not create the run
+// queue (GORUN_RUNS and its dispatchers' consumer, GORUN_LOG, the bundles),
+// which only submitted runs use; a later OpenRuns on the state directory
+// creates it.
+func TestPlaybookLeavesRunQueueClosed(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	pb := writeFile(t, dir, "p.yml", "- hosts: localhost\n  gather_facts: false\n  connection: local\n  tasks:\n    - command: /bin/true\n")
+	if r := gorun(t, state, nil, "playbook", "-i", "localhost,", pb); r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	streams := filepath.Join(state, "nats", "jetstream", "$G", "streams")
+	if _, err := os.Stat(filepath.Join(streams, queue.DefaultStream)); err != nil {
+		t.Fatalf("no task queue in the state directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(streams, queue.RunsStream)); err == nil {
+		t.Errorf("a playbook run created %s", queue.RunsStream)
+	}
+	ctx := context.Background()
+	node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close(ctx)
+	if _, err := node.OpenRuns(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(streams, queue.RunsStream)); err != nil {
+		t.Errorf("OpenRuns: %v", err)
 	}
 }

@@ -173,6 +173,13 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 
 // Runs returns the run queue (GORUN_RUNS, GORUN_LOG, gorun_bundles).
 func (b *backend) Runs(ctx context.Context) (*queue.Runs, error) {
+	if b.runs == nil && b.node != nil {
+		r, err := b.node.OpenRuns(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b.runs = r
+	}
 	if b.runs == nil {
 		r, err := queue.OpenRuns(ctx, b.conn, queue.RunsConfig{Assets: queue.Bind})
 		if err != nil {

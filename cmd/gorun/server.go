@@ -95,7 +95,7 @@ func cmdServer(ctx context.Context, e *env, args []string) int {
 	reg := metrics.NewRegistry(version)
 	em := metrics.NewExecutor(reg, metrics.ExecutorOptions{HostLabel: p.has("metrics-host-label")})
 	node, err := embedded.Start(ctx, embedded.Config{StateDir: dir, Forks: forks, Listen: listen,
-		Token: orEnv(p, e, "token", "GORUN_SERVER_TOKEN"), Logger: log, Metrics: em, Store: sc})
+		Token: orEnv(p, e, "token", "GORUN_SERVER_TOKEN"), Logger: log, Metrics: em, Store: sc, Runs: true})
 	if err != nil {
 		return fail(e, 1, "ERROR! "+err.Error())
 	}
