@@ -469,3 +469,22 @@ func TestQuietJobEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerStatusLost: under bash, a job whose exit status cannot be read
+// (the process substitution that tells it was killed on its own) is told
+// as gone without an exit status, not as an exit.
+func TestRunnerStatusLost(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash: the runner under sh has no process substitution")
+	}
+	ctx, a := localAgent(t)
+	// the job's subshell kills its parent, the substitution
+	script := `read -r s < /proc/$BASHPID/stat; set -- ${s##*) }; kill -9 "$2"; exit 0`
+	if _, err := a.Launch(ctx, agent.Spec{JID: "j8.1", Dir: t.TempDir(), Script: script, Portable: true, Limit: 30}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := a.Wait(ctx, "j8.1")
+	if err != nil || o.Kind != agent.Gone {
+		t.Fatalf("outcome %+v %v, want gone", o, err)
+	}
+}

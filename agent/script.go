@@ -19,8 +19,9 @@ package agent
 // too: it reads the job's exit status from a process substitution with
 // read -t (limit + grace), so a job costs no watchdog subshell and sleep
 // (a watchdog then goes only with its runner: the runner leads the job's
-// process group, which is killed as one); under sh a watchdog subshell
-// sleeps beside the job. The runner writes rc and pid in place (no mv:
+// process group, which is killed as one; a status that never comes — the
+// substitution killed on its own — is told as X); under sh a watchdog
+// subshell sleeps beside the job. The runner writes rc and pid in place (no mv:
 // each is one short write, and readers take an empty file for "not yet":
 // gw waits for rc to have a size, collects come after the notification, gs
 // reads pid only when it has one).
@@ -45,7 +46,7 @@ if [ "$portable" = 1 ]; then exec 5< <( ( . "$j/cmd" ) < "$j/stdin" > "$j/stdout
 else exec 5< <( /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; echo $? ); fi
 if [ "$lim" -gt 0 ]; then read -t $((lim + grace)) rc <&5; else read rc <&5; fi
 [ $? -gt 128 ] && { : > "$j/timeout"; kill -KILL -$$; }
-[ -n "$rc" ] || { wait $! 2>/dev/null; rc=$?; }
+[ -n "$rc" ] || { echo "X $jid" >&3; exit 1; }
 '
 else _GR=$_GR'wd=
 if [ "$lim" -gt 0 ]; then
