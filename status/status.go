@@ -181,15 +181,19 @@ func Decode(data []byte) (*job.Record, error) {
 }
 
 // numbers turns the json.Numbers of a decoded value into int (integral
-// values) or float64, the data model the rest of gorun uses.
+// values) or float64, the data model the rest of gorun uses. A number out
+// of float64's range (1e700) stays a json.Number: as ±Inf it could not be
+// encoded again.
 func numbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
 			return int(n)
 		}
-		f, _ := x.Float64()
-		return f
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x
 	case map[string]any:
 		for k, e := range x {
 			x[k] = numbers(e)
