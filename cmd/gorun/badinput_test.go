@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorun/gorun/embedded"
 	"github.com/gorun/gorun/sshtest"
 	"github.com/gorun/gorun/status"
 )
@@ -316,10 +315,7 @@ func checkBigOutput(t *testing.T, r result, state string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := startState(t, ctx, state)
 	defer node.Close(context.Background())
 	recs, err := node.Store.List(ctx, status.Filter{RunID: doc.RunID})
 	if err != nil {

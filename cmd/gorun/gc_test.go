@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorun/gorun/embedded"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/natstest"
 	"github.com/gorun/gorun/sshtest"
@@ -22,10 +21,7 @@ func onStore(t *testing.T, state string, fn func(ctx context.Context, st *status
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := startState(t, ctx, state)
 	defer node.Close(ctx)
 	fn(ctx, node.Store)
 }

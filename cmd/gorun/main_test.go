@@ -41,6 +41,17 @@ func gorunStdin(t *testing.T, stateDir, stdin string, args ...string) result {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// startState starts an embedded node on a state directory (no executor),
+// to read what runs left there; the caller closes it.
+func startState(t *testing.T, ctx context.Context, state string) *embedded.Node {
+	t.Helper()
+	node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return node
+}
+
 func gorunIn(t *testing.T, stateDir string, extraEnv map[string]string, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -359,10 +370,7 @@ func TestEveryJobHasTerminalRecord(t *testing.T) {
 		t.Errorf("stats: %v", doc.Stats)
 	}
 	ctx := context.Background()
-	node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := startState(t, ctx, state)
 	defer node.Close(ctx)
 	recs, err := node.Store.List(ctx, status.Filter{RunID: doc.RunID})
 	if err != nil {
@@ -403,10 +411,7 @@ func TestPlaybookLeavesRunQueueClosed(t *testing.T) {
 		t.Errorf("a playbook run created %s", queue.RunsStream)
 	}
 	ctx := context.Background()
-	node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := startState(t, ctx, state)
 	defer node.Close(ctx)
 	if _, err := node.OpenRuns(ctx); err != nil {
 		t.Fatal(err)

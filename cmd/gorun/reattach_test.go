@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorun/gorun/embedded"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/sshtest"
 	"github.com/gorun/gorun/status"
@@ -159,10 +158,7 @@ func TestLaterRunAsyncStatusReattaches(t *testing.T) {
 func noneRunning(t *testing.T, state string) {
 	t.Helper()
 	ctx := context.Background()
-	node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := startState(t, ctx, state)
 	defer node.Close(ctx)
 	recs, err := node.Store.List(ctx, status.Filter{})
 	if err != nil {

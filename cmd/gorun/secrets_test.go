@@ -20,7 +20,6 @@ import (
 
 	"github.com/gorun/gorun/broker"
 	"github.com/gorun/gorun/connection"
-	"github.com/gorun/gorun/embedded"
 	"github.com/gorun/gorun/executor"
 	"github.com/gorun/gorun/job"
 	"github.com/gorun/gorun/queue"
@@ -321,10 +320,7 @@ func TestPlantedSecretsNeverLeak(t *testing.T) {
 			t.Errorf("no debug logs at -vvvv:\n%s", r.stderr)
 		}
 		ctx := context.Background()
-		node, err := embedded.Start(ctx, embedded.Config{StateDir: state})
-		if err != nil {
-			t.Fatal(err)
-		}
+		node := startState(t, ctx, state)
 		recs := addBuckets(t, &s, "embedded", node.Conn)
 		node.Close(ctx)
 		viewJobs(t, &s, "embedded", state, nil, recs)
