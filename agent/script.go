@@ -37,13 +37,13 @@ _GR='j=$1 jid=$2 lim=$3 grace=$4 portable=$5
 [ -s "$j/pid" ] || echo $$ > "$j/pid"
 _gt() { if [ -n "${EPOCHREALTIME:-}" ]; then _t=$EPOCHREALTIME; printf -v _ts "%(%Y-%m-%d %H:%M:%S)T.%s" "${_t%[.,]*}" "${_t#*[.,]}"; else _ts=$(date "+%Y-%m-%d %H:%M:%S.%N" 2>/dev/null); fi; }
 _gt; _s=$_ts; echo "$_s" > "$j/start"
+_gj() { if [ "$portable" = 1 ]; then ( . "$j/cmd" ); else /bin/sh "$j/cmd"; fi < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; }
 '
 # the time limit: bash reads the job's status from a process substitution
 # with read -t, a watchdog with no process of its own; sh has a watchdog
 # subshell sleep
 if [ "$_GSH" = bash ]; then _GR=$_GR'exec 4>&-
-if [ "$portable" = 1 ]; then exec 5< <( ( . "$j/cmd" ) < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; echo $? )
-else exec 5< <( /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; echo $? ); fi
+exec 5< <( _gj; echo $? )
 if [ "$lim" -gt 0 ]; then read -t $((lim + grace)) rc <&5; else read rc <&5; fi
 [ $? -gt 128 ] && { : > "$j/timeout"; kill -KILL -$$; }
 [ -n "$rc" ] || { echo "X $jid" >&3; exit 1; }
@@ -58,9 +58,7 @@ if [ "$lim" -gt 0 ]; then
   wd=$!
 fi
 exec 4>&-
-if [ "$portable" = 1 ]; then ( . "$j/cmd" ) < "$j/stdin" > "$j/stdout" 2> "$j/stderr"
-else /bin/sh "$j/cmd" < "$j/stdin" > "$j/stdout" 2> "$j/stderr"; fi
-rc=$?
+_gj; rc=$?
 [ -n "$wd" ] && kill $wd 2>/dev/null
 '
 fi

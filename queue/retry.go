@@ -22,15 +22,14 @@ func Transient(err error) bool {
 		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) {
 		return true
 	}
+	// 503: no leader, no quorum
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		// 503 / "JetStream system temporarily unavailable", no leader, no quorum
-		return apiErr.Code == 503 ||
-			strings.Contains(strings.ToLower(apiErr.Description), "temporarily unavailable")
+	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+		return true
 	}
-	// the same told without an API error (nats.go's "nats: JetStream
-	// system temporarily unavailable", as a KV watch's consumer can fail
-	// while a node of the cluster is down)
+	// "JetStream system temporarily unavailable", with an API error or
+	// without one (nats.go's own, as when a KV watch's consumer fails while
+	// a node of the cluster is down)
 	return strings.Contains(strings.ToLower(err.Error()), "temporarily unavailable")
 }
 

@@ -130,7 +130,7 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		return &backend{Queue: n.Queue, Store: n.Store, runs: n.Runs, runStore: n.RunStore, registry: n.Registry, node: n}, nil
+		return &backend{Queue: n.Queue, Store: n.Store, runStore: n.RunStore, registry: n.Registry, node: n}, nil
 	}
 	cc := queue.ConnConfig{
 		URL: url, Logger: log, Name: "gorun",
@@ -172,13 +172,10 @@ func openBackend(ctx context.Context, e *env, p *parsed, forks int, log *slog.Lo
 }
 
 // Runs returns the run queue (GORUN_RUNS, GORUN_LOG, gorun_bundles).
+// The embedded node opens (creates) it when first asked.
 func (b *backend) Runs(ctx context.Context) (*queue.Runs, error) {
-	if b.runs == nil && b.node != nil {
-		r, err := b.node.OpenRuns(ctx)
-		if err != nil {
-			return nil, err
-		}
-		b.runs = r
+	if b.node != nil {
+		return b.node.OpenRuns(ctx)
 	}
 	if b.runs == nil {
 		r, err := queue.OpenRuns(ctx, b.conn, queue.RunsConfig{Assets: queue.Bind})
